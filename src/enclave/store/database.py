@@ -1,0 +1,81 @@
+"""The Database: one engine, migrations, and the units of work the services use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from enclave.errors import StoreError
+from enclave.store.engine import make_engine, read_connection, write_connection
+from enclave.store.registry_repo import SqlRegistryUnit
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class Database:
+    """Implements every domain's store Protocol over one SQLAlchemy engine."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or make_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------------
+
+    def _alembic(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["engine"] = self.engine
+        return config
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent)."""
+        try:
+            command.upgrade(self._alembic(), "head")
+        except OperationalError as exc:
+            raise StoreError(f"cannot migrate {self.safe_url}: {exc.orig}") from None
+
+    def schema_is_current(self) -> bool:
+        head = ScriptDirectory.from_config(self._alembic()).get_current_head()
+        try:
+            with self.engine.connect() as conn:
+                current = MigrationContext.configure(conn).get_current_revision()
+        except OperationalError as exc:
+            raise StoreError(f"database unavailable at {self.safe_url}: {exc.orig}") from None
+        return current == head
+
+    def require_current(self) -> None:
+        if not self.schema_is_current():
+            raise StoreError(
+                f"database at {self.safe_url} is not initialised or not migrated",
+                hint="run `enclave init` (or `enclave db upgrade`)",
+            )
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # -- units of work ------------------------------------------------------------
+
+    @contextmanager
+    def unit(self) -> Iterator[SqlRegistryUnit]:
+        with write_connection(self.engine) as conn:
+            yield SqlRegistryUnit(conn)
+
+    @contextmanager
+    def reader(self) -> Iterator[SqlRegistryUnit]:
+        with read_connection(self.engine) as conn:
+            yield SqlRegistryUnit(conn)
+
+
+__all__ = ["Database"]
