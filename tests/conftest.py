@@ -42,7 +42,9 @@ def pytest_configure(config: pytest.Config) -> None:
     global _PG_PROBLEM
     _PG_PROBLEM = _postgres_reachable()
     if _PG_PROBLEM and IN_CI:
-        raise pytest.UsageError(f"CI=true but PostgreSQL is not reachable at {PG_URL}: {_PG_PROBLEM}")
+        raise pytest.UsageError(
+            f"CI=true but PostgreSQL is not reachable at {PG_URL}: {_PG_PROBLEM}"
+        )
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from enclave.errors import StoreError
+from enclave.errors import Conflict, StoreError
 
 _WRITE = "enclave_write"
 
@@ -63,6 +63,13 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
             yield conn
+    except IntegrityError as exc:
+        # The services check uniqueness first; reaching here means a concurrent writer
+        # won the race (e.g. two requests creating the same name). The database refused.
+        raise Conflict(
+            "conflicting concurrent change refused by the database",
+            hint=str(exc.orig).splitlines()[0],
+        ) from None
     except OperationalError as exc:
         raise StoreError(f"database unavailable: {exc.orig}") from None
     except DBAPIError as exc:

@@ -240,7 +240,7 @@ class SqlRegistryUnit(SqlEvents):
         return _key(row) if row else None
 
     def find_key_by_prefix(self, prefix: str) -> tuple[ApiKey, str, Organisation] | None:
-        org_cols = [c.label(f"org_{c.name}") for c in organisations.c]
+        org_cols = [c.label(f"o__{c.name}") for c in organisations.c]
         query = (
             select(api_keys, *org_cols)
             .join(organisations, organisations.c.id == api_keys.c.org_id)
@@ -250,7 +250,7 @@ class SqlRegistryUnit(SqlEvents):
         if row is None:
             return None
         mapping = row._mapping
-        org_row = SimpleNamespace(**{c.name: mapping[f"org_{c.name}"] for c in organisations.c})
+        org_row = SimpleNamespace(**{c.name: mapping[f"o__{c.name}"] for c in organisations.c})
         return _key(row), row.digest, _org(org_row)
 
     def list_keys(self, *, org_id: OrgId | None = None) -> list[ApiKey]:

@@ -60,8 +60,11 @@ def test_every_state_change_records_who_when_why(registry, admin, reviewers):
     registry.decide(reviewers[0], app.id, decision="approve", reason="first look")
     registry.decide(reviewers[1], app.id, decision="approve", reason="second look")
     events = registry.list_events(admin, subject=org.id)
-    statuses = [(e.event.data["status"], e.event.actor, e.event.data["reason"])
-                for e in events if e.event.kind == "org.status"]
+    statuses = [
+        (e.event.data["status"], e.event.actor, e.event.data["reason"])
+        for e in events
+        if e.event.kind == "org.status"
+    ]
     assert statuses == [
         ("under_review", f"operator:{reviewers[0].id}", "first look"),
         ("approved", f"operator:{reviewers[1].id}", "second look"),
@@ -96,16 +99,32 @@ def test_suspend_and_reinstate_only_from_valid_states(registry, admin, reviewers
     with pytest.raises(RegistryConflict, match="cannot become suspended"):
         registry.set_status(admin, org.id, "suspended", reason="x")
     registry.decide(reviewers[0], app.id, decision="approve", reason="ok")
-    assert registry.set_status(admin, "Acme", "suspended", reason="abuse").status is OrgStatus.SUSPENDED
-    assert registry.set_status(admin, org.id, "approved", reason="cleared").status is OrgStatus.APPROVED
+    assert (
+        registry.set_status(admin, "Acme", "suspended", reason="abuse").status
+        is OrgStatus.SUSPENDED
+    )
+    assert (
+        registry.set_status(admin, org.id, "approved", reason="cleared").status
+        is OrgStatus.APPROVED
+    )
     with pytest.raises(UnknownEntity):
         registry.set_status(admin, "nope", "revoked", reason="x")
 
 
 def test_bad_evidence_refused(registry, admin):
     with pytest.raises(RegistryInputError, match="http"):
-        registry.create_org(admin, name="X", kind="public", tier="public",
-                            evidence=Evidence(links=("javascript:alert(1)",)))
+        registry.create_org(
+            admin,
+            name="X",
+            kind="public",
+            tier="public",
+            evidence=Evidence(links=("javascript:alert(1)",)),
+        )
     with pytest.raises(RegistryInputError, match="sha256"):
-        registry.create_org(admin, name="X", kind="public", tier="public",
-                            evidence=Evidence(attachments=(("a.pdf", "md5:abc"),)))
+        registry.create_org(
+            admin,
+            name="X",
+            kind="public",
+            tier="public",
+            evidence=Evidence(attachments=(("a.pdf", "md5:abc"),)),
+        )
