@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEV    := $(VENV)/.dev-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck unit services clean bench-gateway bench-auditlog
+.PHONY: run test lint typecheck unit services clean bench-gateway bench-auditlog bench-policy bench-monitor bench-safeguards bench-ledger
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,27 @@ services:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## make bench-policy: cost of a policy decision (benchmarks/results/policy.json)
+bench-policy: $(STAMP)
+	$(BIN)/python benchmarks/policy.py
+
+## make bench-monitor: cost per tool-call event with the shipped rules (benchmarks/results/monitor.json)
+bench-monitor: $(STAMP)
+	$(BIN)/python benchmarks/monitor.py
+
+## make bench-safeguards: safeguards cost per prompt on one core vs the normaliser and a no-op (benchmarks/results/safeguards.json)
+bench-safeguards: $(STAMP)
+	$(BIN)/python benchmarks/safeguards.py
+
+## make bench-ledger: reserve+post pairs/s, SQLite and PostgreSQL, 1 and 32 clients (benchmarks/results/ledger.json)
+bench-ledger: $(STAMP) services
+	$(BIN)/python benchmarks/ledger.py
+
+## make bench-auditlog: leaves integrated/s, proof and verify costs at 10^6 leaves, SQLite and PostgreSQL (benchmarks/results/auditlog.json)
+bench-auditlog: $(STAMP) services
+	$(BIN)/python benchmarks/auditlog.py
+
+## make bench-gateway: latency the governed path adds, vs direct and LiteLLM (benchmarks/results/gateway_overhead.json)
+bench-gateway: $(STAMP)
+	$(BIN)/python benchmarks/gateway_overhead.py

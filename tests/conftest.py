@@ -18,9 +18,11 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
+from enclave.assets import AssetService
 from enclave.config import Settings, load_settings
 from enclave.registry import Operator, RegistryService
 from enclave.store import Database
+from enclave.store.assets_repo import SqlAssetStore
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -108,8 +110,20 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 
 
 @pytest.fixture
-def registry(db: Database, settings: Settings, clock: Clock) -> RegistryService:
-    return RegistryService(store=db, settings=settings, pepper=b"p" * 32, clock=clock)
+def assets(db: Database, settings: Settings, clock: Clock) -> AssetService:
+    return AssetService(
+        store=SqlAssetStore(db.engine), settings=settings, secret=b"p" * 32, clock=clock
+    )
+
+
+@pytest.fixture
+def registry(
+    db: Database, settings: Settings, clock: Clock, assets: AssetService
+) -> RegistryService:
+    # Wired as open_runtime wires it: a key's scope must be verified assets (issue 8).
+    return RegistryService(
+        store=db, settings=settings, pepper=b"p" * 32, clock=clock, assets=assets
+    )
 
 
 @pytest.fixture

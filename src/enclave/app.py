@@ -8,16 +8,25 @@ from fastapi.responses import JSONResponse
 
 from enclave import __version__
 from enclave.config import load_settings
+from enclave.gateway import admin, client_errors, problems
+from enclave.gateway.client_routes import ClientApi
+from enclave.gateway.disclosure_routes import DisclosureProvider
+from enclave.gateway.disclosure_routes import build_router as disclosure_router
+from enclave.gateway.limits import RequestLimits, by_path_prefix
+from enclave.gateway.log_routes import router as log_router
 from enclave.runtime import Runtime, open_runtime
+from enclave.store.ledger_repo import open_credits
 
 
-def build_app(runtime: Runtime) -> FastAPI:
+def build_app(runtime: Runtime, *, client: ClientApi | None = None) -> FastAPI:
+    client = client or ClientApi.build(runtime)  # the client APIs (docs/gateway.md)
     app = FastAPI(
         title="Enclave",
         version=__version__,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,  # the admin API serves its own document at /admin/v1/openapi.json
+        lifespan=client.lifespan,
     )
     app.state.runtime = runtime
 
@@ -25,6 +34,33 @@ def build_app(runtime: Runtime) -> FastAPI:
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
+    app.include_router(log_router)  # /log: checkpoint, tiles, proofs (docs/audit-log.md)
+    disclosure = DisclosureProvider(runtime)  # maintainer links, public pages (docs/disclosure.md)
+    app.include_router(disclosure_router(disclosure))
+    app.mount(
+        admin.PREFIX,
+        admin.build_admin_app(
+            runtime.registry,
+            disclosure_service=disclosure,
+            assets_service=runtime.assets,
+            credits_service=open_credits(runtime.db, runtime.settings)[1],
+        ),
+    )
+    app.mount("/admin", problems.not_found)  # any other /admin path: a problem, not HTML
+    app.router.routes[0:0] = client.routes()  # /v1/*, /metrics: first, the hot path
+
+    settings = runtime.settings
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+        # Each API refuses in its own error shape: one line per API here.
+        render=by_path_prefix(
+            {"/admin": problems.render_error, "/v1": client_errors.render_error},
+            default=problems.render_error,
+        ),
+        require_json=lambda scope: admin.is_mutation(scope) or client.requires_json(scope),
+    )
     return app
 
 

@@ -10,10 +10,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from enclave.assets import AssetService
 from enclave.config import Settings
 from enclave.errors import ConfigError
 from enclave.registry import RegistryService, credentials
 from enclave.store import Database
+from enclave.store.assets_repo import SqlAssetStore
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -59,6 +61,8 @@ class Runtime:
     settings: Settings
     db: Database
     registry: RegistryService
+    # Asset ownership (issue 8); None only in compositions that need no assets.
+    assets: AssetService | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -66,11 +70,16 @@ class Runtime:
 
 def open_runtime(settings: Settings, *, require_schema: bool = True) -> Runtime:
     db = Database(settings.database_url)
-    if require_schema:
-        db.require_current()
-    pepper = load_pepper(settings)
-    registry = RegistryService(store=db, settings=settings, pepper=pepper)
-    return Runtime(settings=settings, db=db, registry=registry)
+    try:
+        if require_schema:
+            db.require_current()
+        pepper = load_pepper(settings)
+    except BaseException:
+        db.close()  # else the pool's open connection outlives the failed start
+        raise
+    assets = AssetService(store=SqlAssetStore(db.engine), settings=settings, secret=pepper)
+    registry = RegistryService(store=db, settings=settings, pepper=pepper, assets=assets)
+    return Runtime(settings=settings, db=db, registry=registry, assets=assets)
 
 
 __all__ = ["Runtime", "ensure_pepper", "load_pepper", "open_runtime", "write_private"]

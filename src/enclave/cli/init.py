@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from enclave.cli import _common
+from enclave.auditlog import ensure_signing_key
+from enclave.cli import _common, _demo
+from enclave.disclosure.crypto import ensure_key_file
 from enclave.registry import RegistryService
 from enclave.runtime import ensure_pepper, write_private
 from enclave.store import Database
@@ -14,10 +16,10 @@ def init(
     admin_name: str = typer.Option(
         "admin",
         "--admin-name",
-        envvar="ENCLAVE_INIT_ADMIN_NAME",
+        envvar="ENCLAVE_CLI_INIT_ADMIN_NAME",
         help="Name of the first operator (created only if none exists).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: _common.JsonOutput = False,
 ) -> None:
     """Create the state directory, the database schema and the first operator. Idempotent."""
     settings = _common.settings()
@@ -25,6 +27,9 @@ def init(
     def run() -> dict[str, str | None]:
         settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         pepper = ensure_pepper(settings)
+        log_key = ensure_signing_key(settings.log_key_path, settings.log_origin)
+        if settings.disclosure.data_key is None:  # embargoed details' key (docs/disclosure.md)
+            ensure_key_file(settings.disclosure_key_path)
         db = Database(settings.database_url)
         try:
             db.migrate()
@@ -37,6 +42,11 @@ def init(
                 if path.exists():
                     path.unlink()
                 write_private(path, (token + "\n").encode("ascii"))
+            demo_key = None
+            if _demo.is_demo(settings):  # no provider configured: docs/gateway.md, demo mode
+                demo_key = _demo.ensure_demo_key(registry, settings)
+                if demo_key is not None:
+                    _demo.fund_demo(db, registry, settings)  # the demo model is priced
         finally:
             db.close()
         return {
@@ -44,6 +54,8 @@ def init(
             "state_dir": str(settings.state_dir),
             "operator_token": token,
             "operator_token_file": str(settings.operator_token_path),
+            "log_verifier_key": log_key.vkey,
+            "demo_key_file": str(_demo.key_path(settings)) if demo_key else None,
         }
 
     result = _common.guarded(run)
@@ -51,9 +63,14 @@ def init(
         _common.emit_json(result)
         return
     _common.out.print(f"database   {result['database']} (schema current)")
+    _common.out.print(f"audit log  {result['log_verifier_key']} (verifier key; publish it)")
     _common.out.print(
         f"state dir  {result['state_dir']} (key pepper; keep it private and backed up)"
     )
+    if result["demo_key_file"]:
+        _common.out.print(
+            f"demo       no provider configured; a demo key is in {result['demo_key_file']}"
+        )
     if result["operator_token"]:
         _common.out.print("\nFirst operator created. Its admin-API token, shown once here:")
         _common.out.print(f"\n  {result['operator_token']}\n")

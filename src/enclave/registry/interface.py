@@ -6,6 +6,7 @@ Values are frozen dataclasses; storage is behind :class:`RegistryStore`, impleme
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -234,6 +235,22 @@ class RegistryUnit(EventWriter, EventReader, Protocol):
     def find_operator_by_token_prefix(self, prefix: str) -> tuple[Operator, str] | None: ...
 
 
+class AssetScope(Protocol):
+    """Which assets a key may be scoped to: implemented by the assets service
+    (enclave.assets), which owns verification. Declared here so the registry does not
+    import it."""
+
+    def require_scope(self, org_id: OrgId, asset_ids: Sequence[AssetId], now: datetime) -> None:
+        """Raise RegistryInputError unless every id is a verified asset of ``org_id``."""
+        ...
+
+    def live_scope(
+        self, org_id: OrgId, asset_ids: Sequence[AssetId], now: datetime
+    ) -> tuple[AssetId, ...]:
+        """The subset of ``asset_ids`` verified for ``org_id`` at ``now``."""
+        ...
+
+
 class RegistryStore(Protocol):
     def unit(self) -> AbstractContextManager[RegistryUnit]:
         """A write transaction: everything inside commits together or not at all."""
@@ -251,6 +268,7 @@ __all__ = [
     "ApplicationStatus",
     "Approval",
     "AssetId",
+    "AssetScope",
     "CredentialError",
     "Decision",
     "Evidence",

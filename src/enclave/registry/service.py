@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from enclave.clock import Clock, utcnow
 from enclave.config import Settings
@@ -18,6 +18,7 @@ from enclave.registry.interface import (
     ApplicationStatus,
     Approval,
     AssetId,
+    AssetScope,
     CredentialError,
     Decision,
     Evidence,
@@ -71,7 +72,8 @@ def require(actor: Operator, allowed: frozenset[Role], action: str) -> None:
         raise RoleDenied(f"operator {actor.name} is disabled")
     if not actor.roles & allowed:
         need = " or ".join(sorted(r.value for r in allowed))
-        raise RoleDenied(f"{action} needs role {need}; {actor.name} has {sorted(actor.roles)}")
+        have = ", ".join(sorted(r.value for r in actor.roles)) or "no role"
+        raise RoleDenied(f"{action} needs role {need}; {actor.name} has {have}")
 
 
 class RegistryService:
@@ -82,11 +84,18 @@ class RegistryService:
         settings: Settings,
         pepper: bytes,
         clock: Clock = utcnow,
+        assets: AssetScope | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._pepper = pepper
         self._clock = clock
+        # Without it no key can carry an asset scope (fail closed); open_runtime wires it.
+        self._assets = assets
+
+    def now(self) -> datetime:
+        """The service's clock, for callers that judge values it returned (a key's state)."""
+        return self._clock()
 
     # -- helpers ---------------------------------------------------------------
 
@@ -202,8 +211,7 @@ class RegistryService:
         evidence = self._evidence(evidence)
         with self._store.unit() as unit:
             org = self._org(unit, org_ref)
-            if org.status is OrgStatus.REVOKED:
-                raise RegistryConflict(f"organisation {org.name} is revoked")
+            self._open_for_vetting(org)
             if unit.list_applications(org_id=org.id, status=ApplicationStatus.PENDING):
                 raise RegistryConflict(
                     f"organisation {org.name} already has a pending application",
@@ -247,8 +255,7 @@ class RegistryService:
                 )
             org = unit.get_org(app.org_id)
             assert org is not None  # foreign key
-            if org.status is OrgStatus.REVOKED:
-                raise RegistryConflict(f"organisation {org.name} is revoked")
+            self._open_for_vetting(org, approving=decision == "approve")
             unit.add_decision(app.id, Approval(actor.id, decision, reason, now))
             actor_ref = f"operator:{actor.id}"
             self._event(
@@ -287,6 +294,19 @@ class RegistryService:
             updated = unit.get_application(app.id)
             assert updated is not None
         return updated, org
+
+    @staticmethod
+    def _open_for_vetting(org: Organisation, *, approving: bool = True) -> None:
+        if org.status is OrgStatus.REVOKED:
+            raise RegistryConflict(f"organisation {org.name} is revoked")
+        # Approving an application sets the organisation `approved`; without this check
+        # two reviewers could lift a suspension through a renewal, although only an
+        # admin may reinstate (least privilege). Rejecting stays possible.
+        if approving and org.status is OrgStatus.SUSPENDED:
+            raise RegistryConflict(
+                f"organisation {org.name} is suspended",
+                hint="an admin reinstates it first (`enclave org reinstate`)",
+            )
 
     def _set_status(
         self,
@@ -413,6 +433,11 @@ class RegistryService:
                     hint="keys are issued only to approved organisations",
                 )
             tier = self._settings.tier(org.tier)
+            if scope_ids:
+                if self._assets is None:
+                    raise RegistryInputError("asset scope is unavailable: no assets service")
+                # Defender-only: a key's scope is proof, not declaration (issue 8).
+                self._assets.require_scope(org.id, scope_ids, now)
             unknown = [p for p in purposes if p not in self._settings.purposes]
             if unknown:
                 raise RegistryInputError(
@@ -509,6 +534,11 @@ class RegistryService:
         if not org.is_active(now):
             why = "approval expired" if org.status is OrgStatus.APPROVED else org.status.value
             raise CredentialError(f"organisation of key {key.prefix} is not active ({why})")
+        if key.scope:
+            # Scope is re-read on every request: a lapsed or revoked asset drops out of
+            # the principal at once. No assets service: no scope (fail closed).
+            live = self._assets.live_scope(org.id, key.scope, now) if self._assets else ()
+            key = replace(key, scope=live)
         return Principal(key=key, org=org)
 
     # -- operators ------------------------------------------------------------------
@@ -570,16 +600,30 @@ class RegistryService:
             raise CredentialError(f"operator {found[0].name} is disabled")
         return found[0]
 
-    def operator_for_cli(self, name: str) -> Operator:
+    def operator_for_cli(self, name: str | None = None) -> Operator:
         """The CLI runs on the server with access to the state directory and database,
-        which already grants full control; it acts as a named operator for the record."""
+        which already grants full control; it acts as a named operator for the record.
+
+        Without a name it acts as the first admin created (the one `enclave init` made).
+        Roles still apply: acting as a reviewer cannot issue keys.
+        """
         with self._store.reader() as unit:
+            if name is None:
+                admins = [op for op in unit.list_operators() if Role.ADMIN in op.roles]
+                if not admins:
+                    raise UnknownEntity("no admin operator exists", hint="run `enclave init` first")
+                return min(admins, key=lambda op: (op.created_at, op.id))
             op = unit.get_operator_by_name(name)
         if op is None:
             raise UnknownEntity(
-                f"unknown operator {name!r}", hint="create one with `enclave operator create`"
+                f"unknown operator {name!r}", hint="list them with `enclave operator list`"
             )
         return op
+
+    def list_operators(self, actor: Operator) -> list[Operator]:
+        require(actor, READ_ROLES, "listing operators")
+        with self._store.reader() as unit:
+            return unit.list_operators()
 
     # -- events ----------------------------------------------------------------------
 

@@ -45,13 +45,18 @@ class Database:
         except OperationalError as exc:
             raise StoreError(f"cannot migrate {self.safe_url}: {exc.orig}") from None
 
-    def schema_is_current(self) -> bool:
+    def revisions(self) -> tuple[str | None, str | None]:
+        """(the database's migration revision or None if uninitialised, the newest one)."""
         head = ScriptDirectory.from_config(self._alembic()).get_current_head()
         try:
             with self.engine.connect() as conn:
                 current = MigrationContext.configure(conn).get_current_revision()
         except OperationalError as exc:
             raise StoreError(f"database unavailable at {self.safe_url}: {exc.orig}") from None
+        return current, head
+
+    def schema_is_current(self) -> bool:
+        current, head = self.revisions()
         return current == head
 
     def require_current(self) -> None:

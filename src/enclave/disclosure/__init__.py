@@ -1,0 +1,71 @@
+"""Coordinated disclosure: findings, cases, deadlines, notifications, advisory export
+(docs/disclosure.md)."""
+
+from enclave.disclosure.crypto import Sealer, ensure_key_file, load_key
+from enclave.disclosure.deadlines import DeadlinePolicy
+from enclave.disclosure.export import InvalidAdvisory, Validators
+from enclave.disclosure.interface import (
+    Case,
+    CaseConflict,
+    CaseId,
+    CaseState,
+    Cvss,
+    Details,
+    DetailsDenied,
+    DisclosureError,
+    DisclosureInputError,
+    DisclosureStore,
+    Finding,
+    FindingId,
+    FindingInput,
+    IssuedLink,
+    LinkRefused,
+    Overview,
+    Participant,
+    ParticipantRole,
+    Reminder,
+    StatusEntry,
+    Submitted,
+    UnknownCase,
+    VendorStatus,
+)
+from enclave.disclosure.notify import BadSignature, Delivery, DeliveryFailed, Notice, Notifier
+from enclave.disclosure.service import DisclosureService
+
+__all__ = [
+    "BadSignature",
+    "Case",
+    "CaseConflict",
+    "CaseId",
+    "CaseState",
+    "Cvss",
+    "DeadlinePolicy",
+    "Delivery",
+    "DeliveryFailed",
+    "Details",
+    "DetailsDenied",
+    "DisclosureError",
+    "DisclosureInputError",
+    "DisclosureService",
+    "DisclosureStore",
+    "Finding",
+    "FindingId",
+    "FindingInput",
+    "InvalidAdvisory",
+    "IssuedLink",
+    "LinkRefused",
+    "Notice",
+    "Notifier",
+    "Overview",
+    "Participant",
+    "ParticipantRole",
+    "Reminder",
+    "Sealer",
+    "StatusEntry",
+    "Submitted",
+    "UnknownCase",
+    "Validators",
+    "VendorStatus",
+    "ensure_key_file",
+    "load_key",
+]
