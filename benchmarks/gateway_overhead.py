@@ -113,6 +113,12 @@ base_url = "http://127.0.0.1:{upstream}/v1"
 [models.bench.tiers.public]
 provider = "fake"
 variant = "fake-bench"
+
+# The ledger is on (fail closed): the variant is priced and the org is granted credits.
+[prices.fake-bench]
+input = 1_000_000
+output = 1_000_000
+max_output_tokens = 1024
 """,
         encoding="utf-8",
     )
@@ -146,6 +152,10 @@ registry = runtime.registry
 admin = registry.operator_for_cli(None)
 org, application = registry.create_org(admin, name="Bench", kind="public", tier="public")
 registry.decide(admin, application.id, decision="approve", reason="benchmark")
+from enclave.store.ledger_repo import open_credits
+_, credits = open_credits(runtime.db, runtime.settings)
+credits.fund(admin, pool="bench", amount=10**15, create=True)
+credits.grant(admin, pool="bench", org=org.id, amount=10**15)
 print(registry.issue_key(admin, org.id, purposes=["general"]).secret)
 runtime.close()
 """

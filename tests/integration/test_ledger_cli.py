@@ -82,7 +82,8 @@ def test_fund_grant_balance_history_pools_check_sweep(rt: Runtime) -> None:
     assert "250.5" in human.stdout and "g-1" in human.stdout
     every = {a["id"]: a for a in cli("credits", "balance", "--json").json()}
     assert every["pool:oss"]["available"] == 749_500_000
-    assert [p["name"] for p in cli("credits", "pools", "--json").json()] == ["oss"]
+    # `init` in demo mode also funded the demo organisation from a `demo` pool.
+    assert [p["name"] for p in cli("credits", "pools", "--json").json()] == ["demo", "oss"]
     history = cli("credits", "history", "oss", "--json").json()
     assert [t["code"] for t in history] == ["grant", "fund"]
     assert "g-1" in cli("credits", "history", "curl").stdout
@@ -174,8 +175,8 @@ def test_allocate_proposes_and_grants_only_on_confirmation(rt: Runtime, tmp_path
     body = applied.json()
     assert sum(t["amount"] for t in body["granted"]) == 600 * M
     assert {c["org_name"] for c in body["proposal"]["candidates"]} == {"curl", "zlib"}
-    pool = cli("credits", "pools", "--json").json()[0]
-    assert pool["available"] == 400 * M
+    pools = {p["name"]: p for p in cli("credits", "pools", "--json").json()}
+    assert pools["oss"]["available"] == 400 * M
 
     bad = tmp_path / "bad.json"
     bad.write_text('[{"org": "curl", "asset": "x", "stars": 5}]', encoding="utf-8")

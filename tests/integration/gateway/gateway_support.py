@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
+import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ class Gateway:
     keys: Keys
     db: Database
     upstream: Any  # fake_upstream.State
+    swappable: Any = None  # the mount point: knows which requests are still in flight
     http: httpx.Client = field(init=False)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
@@ -155,6 +157,10 @@ class Gateway:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def flush(self) -> None:
+        # A request's event is queued after its ledger settlement, which may finish just
+        # after the client has read the response: wait for the handlers first.
+        if self.swappable is not None:
+            self.swappable.wait_idle()
         self.run(self.client.recorder.flush())
 
     def wait_recorded(self, count: int) -> None:
@@ -224,16 +230,34 @@ def mounted(swappable: Any, app: Any) -> Iterator[None]:
     try:
         yield
     finally:
+        # A handler may still be settling with the ledger and recording after its client
+        # saw the response (as under uvicorn, which drains them before the lifespan ends):
+        # the test's database must outlive it.
+        if hasattr(swappable, "wait_idle"):
+            swappable.wait_idle()
         swappable.target = None
 
 
 class Swappable:
     def __init__(self) -> None:
         self.target: Any = None
+        self._active = 0
+        self._idle = threading.Condition()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         assert self.target is not None, "no app mounted for this test"
-        await self.target(scope, receive, send)
+        with self._idle:
+            self._active += 1
+        try:
+            await self.target(scope, receive, send)
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 30) -> None:
+        with self._idle:
+            assert self._idle.wait_for(lambda: self._active == 0, timeout), "requests in flight"
 
 
 def start_gateway(
@@ -291,7 +315,7 @@ def run_gateway(
     keys = issue_keys(registry, admin, second_admin)
     if isinstance(client.ledger, CreditsLedger):
         fund_orgs(db, settings, admin)
-    handle = Gateway(url, client, server.loop, registry, admin, keys, db, upstream)
+    handle = Gateway(url, client, server.loop, registry, admin, keys, db, upstream, swappable)
     handle.run(client.start())
     try:
         with mounted(swappable, app), httpx.Client(base_url=url, timeout=30) as http:

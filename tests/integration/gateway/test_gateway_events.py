@@ -55,8 +55,11 @@ def test_events_carry_hashes_of_bodies_not_bodies(gateway: Gateway) -> None:
     }
     assert data["latency_ms"] >= data["upstream_ms"] >= 0
     assert data["overhead_ms"] >= 0
-    # Screened by the shipped classifier (the verdict, not the text); no ledger here.
-    assert (data["screened"], data["charged"]) == (True, False)
+    # Screened by the shipped classifier (the verdict, not the text) and charged: the
+    # request id is the ledger's transfer id, the amount its usage at the test price.
+    assert (data["screened"], data["charged"]) == (True, True)
+    assert data["transfer"] == data["request_id"]
+    assert isinstance(data["amount"], int) and data["amount"] > 0
     assert set(data["safeguards"]) == {"category", "score", "source"}
     assert not (gateway.client.settings.state_dir / "bodies").exists()
 
