@@ -53,8 +53,8 @@ from enclave.monitor.extract import message_calls, message_results
 from enclave.monitor.interface import ToolCall, ToolResult
 from enclave.monitor.matcher import EventView
 from enclave.monitor.normalise import call_event, result_event
-from enclave.monitor.redis_state import PREFIX, RedisStates
 from enclave.monitor.replay import load_session
+from enclave.store.monitor_redis import PREFIX, RedisStates
 
 ROUNDS = 15
 RESULTS = Path(__file__).parent / "results" / "monitor.json"
