@@ -35,16 +35,13 @@ import random
 import secrets
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from sqlalchemy import create_engine, text
+from bench_databases import postgres_db, postgres_problem, sqlite_db
 
 from enclave.auditlog import AuditLog, Signer, entry_bytes
 from enclave.auditlog.merkle import leaf_hash
@@ -55,7 +52,6 @@ from enclave.store.engine import write_connection
 from enclave.store.events_repo import SqlEvents
 
 RESULTS = Path(__file__).parent / "results" / "auditlog.json"
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TESSERA_WRITES_PER_S = 10_000
 TESSERA_CORES = 7
 BUDGET_SQLITE = 20_000
@@ -186,44 +182,6 @@ def hash_only(leaves: int) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def sqlite_db() -> Iterator[Database]:
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        db.migrate()
-        try:
-            yield db
-        finally:
-            db.close()
-
-
-@contextmanager
-def postgres_db() -> Iterator[Database]:
-    schema = f"bench_auditlog_{secrets.token_hex(4)}"
-    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    db = Database(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
-    try:
-        db.migrate()
-        yield db
-    finally:
-        db.close()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def _postgres_problem() -> str | None:
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        return str(exc).strip().splitlines()[0]
-    return None
-
-
 def _table(results: dict[str, Any]) -> None:
     rows = [
         ("events appended /s", "events_insert", "per_s", "{:,}"),
@@ -277,9 +235,9 @@ def main() -> int:
     with sqlite_db() as db:
         results["backends"]["sqlite"] = run_backend("sqlite", db, args.leaves)
     problem = None if not args.skip_postgres else "skipped (--skip-postgres)"
-    problem = problem or _postgres_problem()
+    problem = problem or postgres_problem()
     if problem is None:
-        with postgres_db() as db:
+        with postgres_db("bench_auditlog") as db:
             results["backends"]["postgresql"] = run_backend("postgresql", db, args.leaves)
     else:
         results["postgresql_skipped"] = problem

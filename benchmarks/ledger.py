@@ -31,17 +31,14 @@ import platform
 import secrets
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from sqlalchemy import create_engine, text
+from bench_databases import postgres_db, postgres_problem, sqlite_db
 
 from enclave.config import Settings
 from enclave.config.settings import ModelPrice
@@ -55,7 +52,6 @@ from enclave.store.events_repo import SqlEvents
 from enclave.store.ledger_repo import open_credits
 
 RESULTS = Path(__file__).parent / "results" / "ledger.json"
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 THREADS = 32
 M = 1_000_000
 PRICE = ModelPrice(input=3_000_000, output=15_000_000, max_output_tokens=8192)
@@ -183,44 +179,6 @@ def run_backend(name: str, db: Database, pairs: int, per_thread: int) -> dict[st
     return out
 
 
-@contextmanager
-def sqlite_db() -> Iterator[Database]:
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        db.migrate()
-        try:
-            yield db
-        finally:
-            db.close()
-
-
-@contextmanager
-def postgres_db() -> Iterator[Database]:
-    schema = f"bench_ledger_{secrets.token_hex(4)}"
-    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    db = Database(f"{PG_URL}{sep}options=-csearch_path%3D{schema}")
-    try:
-        db.migrate()
-        yield db
-    finally:
-        db.close()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def _postgres_problem() -> str | None:
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        return str(exc).strip().splitlines()[0]
-    return None
-
-
 def _table(results: dict[str, Any]) -> None:
     rows = [
         ("baseline write txns /s (1 client)", "baseline", "per_s"),
@@ -264,9 +222,9 @@ def main() -> int:
     with sqlite_db() as db:
         results["backends"]["sqlite"] = run_backend("sqlite", db, args.pairs, args.per_thread)
     problem = None if not args.skip_postgres else "skipped (--skip-postgres)"
-    problem = problem or _postgres_problem()
+    problem = problem or postgres_problem()
     if problem is None:
-        with postgres_db() as db:
+        with postgres_db("bench_ledger") as db:
             results["backends"]["postgresql"] = run_backend(
                 "postgresql", db, args.pairs, args.per_thread
             )
