@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -72,6 +73,8 @@ organisations = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("approved_at", UTCDateTime(), nullable=True),
     Column("approval_expires_at", UTCDateTime(), nullable=True),
+    # Named in the public transparency report only when the operator opts it in (0007).
+    Column("report_opt_in", Boolean(create_constraint=False), nullable=False, server_default=false()),
 )
 
 applications = Table(
@@ -450,8 +453,31 @@ disclosure_links = Table(
     Column("used_at", UTCDateTime(), nullable=True),
 )
 
+# The operator console (0007): argon2 password hashes, and sign-in sessions stored by the
+# SHA-256 of their cookie (the cookie itself is never stored).
+operator_passwords = Table(
+    "operator_passwords",
+    metadata,
+    Column("operator_id", String(40), ForeignKey("operators.id"), primary_key=True),
+    Column("hash", String(200), nullable=False),
+    Column("set_at", UTCDateTime(), nullable=False),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("operator_id", String(40), ForeignKey("operators.id"), nullable=False, index=True),
+    Column("csrf_digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime(), nullable=True),
+)
+
 __all__ = [
     "api_keys",
+    "console_sessions",
+    "operator_passwords",
     "application_decisions",
     "applications",
     "disclosure_cases",

@@ -156,11 +156,14 @@ class Gateway:
         """Run a coroutine on the server's event loop (where the gateway lives)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def flush(self) -> None:
-        # A request's event is queued after its ledger settlement, which may finish just
-        # after the client has read the response: wait for the handlers first.
+    def idle(self) -> None:
+        """Until every handler has finished: a request's ledger settlement and event come
+        after its response, so they may finish just after the client has read it."""
         if self.swappable is not None:
             self.swappable.wait_idle()
+
+    def flush(self) -> None:
+        self.idle()
         self.run(self.client.recorder.flush())
 
     def wait_recorded(self, count: int) -> None:

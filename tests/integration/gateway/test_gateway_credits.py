@@ -78,6 +78,7 @@ def _org(gateway: Gateway, amount: int, **limits: int) -> tuple[str, str]:
 
 
 def _available(gateway: Gateway, org: str) -> int:
+    gateway.idle()  # settled after the response: wait for the handlers
     _, credits = open_credits(gateway.db, gateway.client.settings)
     account = credits.statement(gateway.admin, org).account
     assert account is not None
@@ -85,6 +86,7 @@ def _available(gateway: Gateway, org: str) -> int:
 
 
 def _check(gateway: Gateway) -> None:
+    gateway.idle()  # settled after the response: wait for the handlers
     _, credits = open_credits(gateway.db, gateway.client.settings)
     report = credits.check(gateway.admin)
     assert report.ok, report.problems
@@ -92,6 +94,7 @@ def _check(gateway: Gateway) -> None:
 
 
 def _resolution(gateway: Gateway, org: str, pending: str) -> Transfer:
+    gateway.idle()  # settled after the response: wait for the handlers
     _, credits = open_credits(gateway.db, gateway.client.settings)
     _, history = credits.history(gateway.admin, org)
     found = [t for t in history if t.pending_id == pending]
