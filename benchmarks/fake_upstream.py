@@ -14,6 +14,8 @@ these "variants"):
     fake-hang         stream HANG_CHUNKS words, then wait until the client goes away
     fake-broken       stream two words, then drop the connection mid-body
     fake-long         stream 200 words (concurrency tests)
+    fake-tool         a few words, then one `bash` tool call whose command is the last user
+                      text; streamed with the arguments in 4-character fragments
 """
 
 from __future__ import annotations
@@ -114,6 +116,9 @@ class FakeUpstream:
             await self._until_disconnect(receive)
             return
         messages = body.get("messages") or [{}]
+        if model == "fake-tool":
+            await self._tool(send, api, model, _text(messages[-1].get("content")), body)
+            return
         words = ("echo: " + _text(messages[-1].get("content"))).split()
         if model == "fake-long":
             words = [f"w{i}" for i in range(200)]
@@ -143,6 +148,88 @@ class FakeUpstream:
                 raise ConnectionAbortedError("fake upstream breaks the stream on purpose")
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+    async def _tool(
+        self, send: Any, api: str, model: str, command: str, body: dict[str, Any]
+    ) -> None:
+        arguments = orjson.dumps({"command": command}).decode()
+        text = "Running it now."
+        if not body.get("stream"):
+            if api == "openai":
+                call = {"id": "call_fake_1", "type": "function",
+                        "function": {"name": "bash", "arguments": arguments}}  # fmt: skip
+                message = {"role": "assistant", "content": text, "tool_calls": [call]}
+                answer: dict[str, Any] = self._openai(model, text, 5, 9)
+                choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+                answer["choices"] = [choice]
+            else:
+                answer = self._anthropic(model, text, 5, 9)
+                tool = {"type": "tool_use", "id": "toolu_fake_1", "name": "bash"}
+                answer["content"].append({**tool, "input": {"command": command}})
+                answer["stop_reason"] = "tool_use"
+            await send({"type": "http.response.start", "status": 200, "headers": _JSON})
+            await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+            return
+        parts = [arguments[i : i + 4] for i in range(0, len(arguments), 4)]
+        events = (
+            self._openai_tool_stream(model, text, parts, body)
+            if api == "openai"
+            else self._anthropic_tool_stream(model, text, parts)
+        )
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+        for event in events:
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    def _openai_tool_stream(
+        model: str, text: str, parts: list[str], body: dict[str, Any]
+    ) -> Iterator[bytes]:
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0}
+        base["model"] = model
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            return _sse(
+                {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            )
+
+        yield chunk({"role": "assistant", "content": ""})
+        for word in text.split(" "):
+            yield chunk({"content": word + " "})
+        head = {"index": 0, "id": "call_fake_1", "type": "function"}
+        yield chunk({"tool_calls": [{**head, "function": {"name": "bash", "arguments": ""}}]})
+        for part in parts:
+            yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+        yield chunk({}, "tool_calls")
+        if (body.get("stream_options") or {}).get("include_usage") is True:
+            usage = {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}
+            yield _sse({**base, "choices": [], "usage": usage})
+        yield b"data: [DONE]\n\n"
+
+    @staticmethod
+    def _anthropic_tool_stream(model: str, text: str, parts: list[str]) -> Iterator[bytes]:
+        message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                   "content": [], "stop_reason": None, "stop_sequence": None,
+                   "usage": {"input_tokens": 5, "output_tokens": 1}}  # fmt: skip
+        yield _sse({"type": "message_start", "message": message}, "message_start")
+        start = {"type": "content_block_start", "index": 0}
+        yield _sse({**start, "content_block": {"type": "text", "text": ""}}, "content_block_start")
+        for word in text.split(" "):
+            delta = {"type": "text_delta", "text": word + " "}
+            yield _sse({"type": "content_block_delta", "index": 0, "delta": delta},
+                       "content_block_delta")  # fmt: skip
+        yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        tool = {"type": "tool_use", "id": "toolu_fake_1", "name": "bash", "input": {}}
+        yield _sse({"type": "content_block_start", "index": 1, "content_block": tool},
+                   "content_block_start")  # fmt: skip
+        for part in parts:
+            delta = {"type": "input_json_delta", "partial_json": part}
+            yield _sse({"type": "content_block_delta", "index": 1, "delta": delta},
+                       "content_block_delta")  # fmt: skip
+        yield _sse({"type": "content_block_stop", "index": 1}, "content_block_stop")
+        end = {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}}
+        yield _sse({**end, "usage": {"output_tokens": 9}}, "message_delta")
+        yield _sse({"type": "message_stop"}, "message_stop")
 
     async def _until_disconnect(self, receive: Any) -> None:
         while (await receive())["type"] != "http.disconnect":

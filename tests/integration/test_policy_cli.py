@@ -86,6 +86,7 @@ def test_init_then_check_a_directory(cli: Cli, tmp_path: Path) -> None:
         "access.cedar",
         "risk.cedar",
         "schema.cedarschema",
+        "tool_call.cedar",
     ]
     again = cli("policy", "init", str(target))
     assert again.code == 2 and "already has" in again.stderr and "--force" in again.stderr
@@ -93,7 +94,7 @@ def test_init_then_check_a_directory(cli: Cli, tmp_path: Path) -> None:
 
     checked = cli("policy", "check", str(target))
     assert checked.code == 0, checked.stderr
-    assert "ok: 6 policies in 2 files" in checked.stdout
+    assert "ok: 9 policies in 3 files" in checked.stdout
     assert "invoke-entitled" in checked.stdout and "access.cedar:15" in checked.stdout
 
     risk = target / "risk.cedar"
@@ -114,6 +115,7 @@ def test_init_then_check_a_directory(cli: Cli, tmp_path: Path) -> None:
     assert json_ok.code == 0 and json_ok.json()["policy_set"]["files"] == [
         "access.cedar",
         "risk.cedar",
+        "tool_call.cedar",
     ]
 
 
@@ -169,8 +171,14 @@ def test_table(cli: Cli) -> None:
     assert "thresholds in the policies: 0.5000, 0.8000" in done.stdout
     assert "allow; flag >= 0.5000; block >= 0.8000" in done.stdout
     data = cli("policy", "table", "--category", "phishing", "--json").json()
-    assert data["categories"] == ["none", "phishing"]
-    public = [r for r in data["rows"] if r["tier"] == "public" and r["category"] == "phishing"]
+    # tool_call.cedar's held categories are probed for tool calls only.
+    held = ["sandbox-escape", "exfiltration", "public-disclosure"]
+    assert data["categories"] == ["none", "phishing", *held]
+    public = [
+        r
+        for r in data["rows"]
+        if (r["tier"], r["category"], r["action"]) == ("public", "phishing", "invoke")
+    ]
     assert [b["advice"] for b in public[0]["bands"]] == ["allow", "flag", "block"]
 
 
@@ -243,14 +251,14 @@ def test_reload_signals_the_server_and_prints_its_verdict(
             failed = cli("policy", "reload")
             assert failed.code == 2
             assert "reload failed: zz-extra.cedar:1: syntax error" in failed.stderr
-            assert "keeps the 6 policies in force" in failed.stderr
+            assert "keeps the 9 policies in force" in failed.stderr
 
             (policies / "zz-extra.cedar").write_text(
                 '@id("no-tools") forbid (principal, action == Action::"tool_call", resource);\n'
             )
             ok = cli("policy", "reload")
             assert ok.code == 0, ok.stderr
-            assert f"reloaded: 7 policies from {policies}" in ok.stdout
+            assert f"reloaded: 10 policies from {policies}" in ok.stdout
 
             server.stdin.close()
             events = json.loads(server.stdout.readline())

@@ -17,10 +17,11 @@ class MonitorConfig(BaseModel):
     rules_dir: Path | None = None
     # How long a held tool call waits for an operator before the timeout rejects it.
     hold_timeout_seconds: float = Field(default=300.0, gt=0, le=86_400)
-    # Where actions come from: "table" (the documented per-tier table in
-    # enclave/monitor/actions.py) or "cedar" (the policy engine, action "tool_call"; the
-    # policy directory must then carry tool_call policies, see docs/monitor.md).
-    actions: Literal["table", "cedar"] = "table"
+    # Where actions come from: "cedar" (the policy engine, action "tool_call", with the
+    # alert in context; the shipped tool_call.cedar is the documented table, and a policy
+    # directory without tool_call policies blocks every alerted call: default deny) or
+    # "table" (that same table, fixed in enclave/monitor/actions.py, no policy needed).
+    actions: Literal["table", "cedar"] = "cedar"
     # Sessions whose state one process keeps when Redis is not configured (LRU).
     max_sessions_in_memory: int = Field(default=100_000, ge=100)
     # How long an idle session's state lives in Redis.

@@ -9,7 +9,7 @@ the upstream's usage, which the record and later the ledger settle on.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +26,20 @@ class ToolCallStream(Protocol):
     def feed(self, chunk: Mapping[str, Any]) -> list[ToolCall]: ...
 
     def finish(self) -> list[ToolCall]: ...
+
+
+class EventGate(Protocol):
+    """stream_guard.ToolCallGate: holds back the events of tool calls until judged."""
+
+    waiting: list[ToolCall]
+
+    def admit(self, raw: bytes, parsed: dict[str, Any] | None) -> bytes: ...
+
+    def finish(self) -> None: ...
+
+    def release(self, refused: Mapping[str, str]) -> bytes: ...
+
+    def flush(self) -> bytes: ...
 
 
 # An event ends at a blank line; CRLF, LF and CR line endings are all legal.
@@ -102,17 +116,18 @@ class StreamMeter:
     ``hide_usage_chunk``: the gateway asked an OpenAI upstream for usage the client did
     not ask for (stream_options.include_usage), so the extra usage-only chunk (empty
     ``choices``) is kept from the client, which gets the stream it asked for.
-    ``tap``: given the events it already decodes, to collect the stream's tool calls
-    (``calls``) for the monitor without decoding twice.
+    ``gate``: given every event it forwards, with the JSON it already decoded, so that the
+    monitor sees the stream's tool calls without decoding twice, and their events wait
+    for its judgement (stream_guard).
     """
 
     __slots__ = (
         "_api",
         "_buffer",
+        "_gate",
         "_hide",
-        "_tap",
+        "_parsed",
         "bytes",
-        "calls",
         "complete",
         "content_deltas",
         "error",
@@ -121,12 +136,12 @@ class StreamMeter:
     )
 
     def __init__(
-        self, api: Api, *, hide_usage_chunk: bool = False, tap: ToolCallStream | None = None
+        self, api: Api, *, hide_usage_chunk: bool = False, gate: EventGate | None = None
     ) -> None:
         self._api = api
         self._hide = hide_usage_chunk
-        self._tap = tap
-        self.calls: list[ToolCall] = []
+        self._gate = gate
+        self._parsed: dict[str, Any] | None = None
         self._buffer = b""
         self.events = 0  # events delivered to the client
         self.content_deltas = 0  # of which carried generated text or tool-call arguments
@@ -144,7 +159,8 @@ class StreamMeter:
         for match in _BOUNDARY.finditer(buffer):
             end = match.end()
             if self._inspect(buffer[start : match.start()]):
-                out.append(buffer[start:end])
+                event = buffer[start:end]
+                out.append(self._gate.admit(event, self._parsed) if self._gate else event)
             start = end
         self._buffer = buffer[start:]
         forwarded = b"".join(out) if len(out) != 1 else out[0]
@@ -154,10 +170,37 @@ class StreamMeter:
     def rest(self) -> bytes:
         """Trailing bytes of an unterminated last event, forwarded as they are."""
         tail, self._buffer = self._buffer, b""
+        if self._gate is not None and tail:
+            tail = self._gate.admit(tail, None)
         self.bytes += len(tail)
         return tail
 
+    # -- the gate's side (tool calls waiting for the monitor) --------------------------
+
+    @property
+    def waiting(self) -> Sequence[ToolCall]:
+        """Tool calls complete and not yet judged; their events are withheld."""
+        return self._gate.waiting if self._gate is not None else ()
+
+    def release(self, refused: Mapping[str, str]) -> bytes:
+        """After the monitor judged :attr:`waiting`: the withheld events that may go."""
+        out = self._gate.release(refused) if self._gate is not None else b""
+        self.bytes += len(out)
+        return out
+
+    def end_calls(self) -> None:
+        """The stream ended: open tool calls are complete (see :attr:`waiting`)."""
+        if self._gate is not None:
+            self._gate.finish()
+
+    def flush(self) -> bytes:
+        """After the last release: whatever is still withheld (refused: fail closed)."""
+        out = self._gate.flush() if self._gate is not None else b""
+        self.bytes += len(out)
+        return out
+
     def _inspect(self, event: bytes) -> bool:
+        self._parsed = None
         if not event:  # a stray blank line: nothing to count
             return True
         data = _data(event)
@@ -176,8 +219,7 @@ class StreamMeter:
         if not isinstance(parsed, dict):
             self.events += 1
             return True
-        if self._tap is not None:
-            self.calls.extend(self._tap.feed(parsed))
+        self._parsed = parsed
         keep = self._openai(parsed) if self._api == "openai" else self._anthropic(parsed)
         if keep:
             self.events += 1
@@ -228,6 +270,7 @@ def error_event(api: Api, kind: str, message: str) -> bytes:
 
 
 __all__ = [
+    "EventGate",
     "StreamMeter",
     "ToolCallStream",
     "Usage",

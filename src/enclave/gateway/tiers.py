@@ -75,10 +75,12 @@ def tiers_document(table: SubtractionTable) -> dict[str, Any]:
         for kind in ("blocked", "flagged", "allowed"):
             entry[kind] = [c for c in table.categories if seen.get(c) == kind]
         entry["rules"] = entry.pop("rules")  # after the three lists, for readers
+    # The categories of model calls (the table also lists the monitor's, for tool_call).
+    published = {row.category for row in table.rows if row.action == _ACTION}
     return {
         "object": "enclave.tiers",
         "policy_digest": table.digest,
-        "categories": [c for c in table.categories if c != NO_RISK],
+        "categories": [c for c in table.categories if c != NO_RISK and c in published],
         "thresholds": list(table.thresholds),
         "tiers": tiers,
     }

@@ -104,10 +104,12 @@ def thresholds(ests: Mapping[str, Any]) -> list[Decimal]:
     return sorted(found)
 
 
-def named_categories(ests: Mapping[str, Any]) -> list[str]:
-    """String literals the policies compare context.risk_category with."""
+def named_categories(ests: Mapping[str, Any], *, action: str | None = None) -> list[str]:
+    """String literals the policies compare context.risk_category with (only in the
+    policies that can apply to ``action``, when given)."""
     found: dict[str, None] = {}
-    for node in _walk(list(ests.values())):
+    chosen = [e for e in ests.values() if action is None or action in _scope_actions(e)]
+    for node in _walk(chosen):
         if not isinstance(node, dict):
             continue
         for op in ("==", "!="):
@@ -125,20 +127,25 @@ def named_categories(ests: Mapping[str, Any]) -> list[str]:
     return list(found)
 
 
+def _scope_actions(est: Mapping[str, Any]) -> set[str]:
+    """The actions a policy's scope lets it apply to."""
+    scope = est.get("action", {})
+    if scope.get("op") == "All":
+        return set(ACTIONS)
+    if scope.get("op") == "==":
+        return {scope["entity"]["id"]}
+    if scope.get("op") == "in":
+        entities = scope.get("entities") or [scope.get("entity", {})]
+        return {e.get("id", "") for e in entities}
+    return set()
+
+
 def permitted_actions(ests: Mapping[str, Any]) -> list[str]:
     """Actions at least one permit can grant."""
     found: set[str] = set()
     for est in ests.values():
-        if est.get("effect") != "permit":
-            continue
-        scope = est.get("action", {})
-        if scope.get("op") == "All":
-            found.update(ACTIONS)
-        elif scope.get("op") == "==":
-            found.add(scope["entity"]["id"])
-        elif scope.get("op") == "in":
-            entities = scope.get("entities") or [scope.get("entity", {})]
-            found.update(e.get("id", "") for e in entities)
+        if est.get("effect") == "permit":
+            found |= _scope_actions(est)
     return [a for a in ACTIONS if a in found]
 
 

@@ -96,8 +96,15 @@ def compute_table(
     limits = thresholds(loaded.ests)
     points = _probe_points(limits)
     listed = DEFAULT_CATEGORIES if categories is None else categories
-    cats = list(dict.fromkeys([NO_RISK, *listed]))
-    cats += [c for c in named_categories(loaded.ests) if c not in cats]
+    base = list(dict.fromkeys([NO_RISK, *listed]))
+    acting = permitted_actions(loaded.ests) if actions is None else list(actions)
+    # Per action, the listed categories plus those its own policies name: the monitor's
+    # categories (tool_call policies) are not categories of a model call (invoke).
+    per_action = {
+        action: base + [c for c in named_categories(loaded.ests, action=action) if c not in base]
+        for action in acting
+    }
+    cats = list(dict.fromkeys([*base, *(c for a in acting for c in per_action[a])]))
     rows: list[SubtractionRow] = []
     for tier_name, tier in tiers.items():
         models = [m for m in tier.models if m != "*"]
@@ -111,16 +118,17 @@ def compute_table(
             org_sector="",
             tier=tier_name,
         )
-        for action in permitted_actions(loaded.ests) if actions is None else actions:
+        for action in acting:
             # Purposes of the tier whose outcome is the same share one row per category.
             groups: dict[tuple[tuple[ScoreBand, ...], ...], list[str]] = {}
             for purpose in tier.purposes:
                 outcome = tuple(
-                    _bands(evaluate, subject, model, action, purpose, cat, points) for cat in cats
+                    _bands(evaluate, subject, model, action, purpose, cat, points)
+                    for cat in per_action[action]
                 )
                 groups.setdefault(outcome, []).append(purpose)
             for outcome, purposes in groups.items():
-                for cat, bands in zip(cats, outcome, strict=True):
+                for cat, bands in zip(per_action[action], outcome, strict=True):
                     rows.append(SubtractionRow(tier_name, action, tuple(purposes), cat, bands))
     return SubtractionTable(
         digest=loaded.info.digest,

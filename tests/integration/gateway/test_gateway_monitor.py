@@ -292,8 +292,6 @@ def cedar_demo(
 ) -> Iterator[Gateway]:
     policies = tmp_path / "policies"
     shutil.copytree(default_directory(), policies)
-    monitor_cedar = Path(__file__).resolve().parents[3] / "src/enclave/monitor/policies"
-    shutil.copy(monitor_cedar / "monitor.cedar", policies / "monitor.cedar")
     (policies / "terminate.cedar").write_text(TERMINATE_PUBLIC)
     monitor = settings.monitor.model_copy(update={"actions": "cedar"})
     cedar = settings.model_copy(update={"policy_dir": policies, "monitor": monitor})
@@ -326,20 +324,24 @@ def test_policy_terminate_refuses_the_call_and_ends_the_session(
 # -- streams ----------------------------------------------------------------------------------
 
 
-def test_streamed_blocked_call_ends_with_a_native_error_event(demo: Gateway) -> None:
+def test_streamed_blocked_call_is_withheld_and_replaced_by_a_refusal(demo: Gateway) -> None:
+    # The call never reaches the client: the refusal takes its place, as in a whole
+    # response (test_gateway_monitor_streams.py covers fragments, holds and both shapes).
     response = demo.chat(demo.keys.public, ask_openai(CREDENTIALS, stream=True))
     assert response.status_code == 200
-    events = [line for line in response.text.split("\n\n") if line.strip()]
-    last = orjson.loads(events[-1].removeprefix("data: "))
-    assert last["error"]["code"] == "permission_error"
-    assert "block by the monitor" in last["error"]["message"]
+    assert b"tool_calls" not in response.content and b"aws/credentials" not in response.content
+    chunks = [orjson.loads(e.removeprefix("data: ")) for e in response.text.split("\n\n")
+              if e.startswith("data: {")]  # fmt: skip
+    content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert "blocked by the monitor" in content and "credential-access" in content
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
     assert _record(demo, response)["monitor"]["action"] == "block"
 
     response = demo.messages(demo.keys.public, ask_anthropic(CREDENTIALS, stream=True))
     assert response.status_code == 200
-    tail = [e for e in response.text.split("\n\n") if e.strip()][-1]
-    assert tail.startswith("event: error")
-    assert "block by the monitor" in tail
+    assert "event: error" not in response.text and '"tool_use"' not in response.text
+    assert "blocked by the monitor" in response.text
+    assert '"stop_reason":"end_turn"' in response.text
 
 
 def test_streamed_flagged_call_is_recorded_and_untouched(demo: Gateway) -> None:

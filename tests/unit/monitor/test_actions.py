@@ -1,10 +1,9 @@
-"""Actions from the documented table and from real Cedar policies (monitor.cedar)."""
+"""Actions from the documented table and from the shipped Cedar policies (tool_call.cedar)."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -53,11 +52,7 @@ def test_table(tier: str, category: Category, action: Action) -> None:
 
 @pytest.fixture
 def cedar(tmp_path: Path, settings: Settings) -> CedarActions:
-    directory = tmp_path / "policies"
-    shutil.copytree(default_directory(), directory)
-    shipped = resources.files("enclave.monitor") / "policies" / "monitor.cedar"
-    (directory / "monitor.cedar").write_text(shipped.read_text(encoding="utf-8"))
-    return CedarActions(PolicyEngine.load(directory, tiers=settings.tiers))
+    return CedarActions(PolicyEngine.load(default_directory(), tiers=settings.tiers))
 
 
 def test_cedar_policies_give_the_same_answers_as_the_table(
@@ -71,9 +66,12 @@ def test_cedar_policies_give_the_same_answers_as_the_table(
 
 
 def test_cedar_without_tool_call_policies_fails_closed(
-    settings: Settings, make_principal: Callable[..., Principal]
+    tmp_path: Path, settings: Settings, make_principal: Callable[..., Principal]
 ) -> None:
-    bare = CedarActions(PolicyEngine.load(None, tiers=settings.tiers))
+    directory = tmp_path / "policies"
+    shutil.copytree(default_directory(), directory)
+    (directory / "tool_call.cedar").unlink()  # an operator's directory without them
+    bare = CedarActions(PolicyEngine.load(directory, tiers=settings.tiers))
     partner = make_principal("partner")
     assert bare.decide(ctx("partner", partner), match(Category.PERSISTENCE)) is Action.BLOCK
     # no principal (a replay): the table answers

@@ -45,8 +45,12 @@ def test_no_matching_policy_denies_and_says_so(
     assert engine.decide(make_request(make_principal("partner"))).allowed
 
 
-def test_tool_call_is_denied_by_default_in_the_shipped_policies(engine: PolicyEngine) -> None:
-    decision = engine.decide(make_request(action="tool_call"))
+def test_tool_call_on_a_tier_no_policy_names_is_denied_by_default(
+    tiers: dict[str, TierConfig],
+) -> None:
+    tiers["research"] = tiers["partner"]
+    engine = PolicyEngine.load(tiers=tiers)
+    decision = engine.decide(make_request(make_principal("research"), action="tool_call"))
     assert not decision.allowed
     assert decision.default_deny
 

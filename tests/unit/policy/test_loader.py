@@ -25,7 +25,7 @@ def load_error(directory: Path, tiers: dict[str, TierConfig]) -> PolicyError:
 
 def test_the_shipped_policies_load_with_ids_advice_and_locations(engine: PolicyEngine) -> None:
     info = engine.info
-    assert info.files == ("access.cedar", "risk.cedar")
+    assert info.files == ("access.cedar", "risk.cedar", "tool_call.cedar")
     assert info.digest.startswith("sha256:") and len(info.digest) == 71
     assert info.warnings == ()
     assert set(info.policies) == {
@@ -35,6 +35,9 @@ def test_the_shipped_policies_load_with_ids_advice_and_locations(engine: PolicyE
         "model-not-allowed-for-tier",
         "public-block-high-risk",
         "flag-elevated-risk",
+        "tool-call-vetted-flag",
+        "tool-call-vetted-hold",
+        "tool-call-public-block",
     }
     entitled = engine.policies["invoke-entitled"]
     assert (entitled.effect, entitled.advice, entitled.file) == (

@@ -89,7 +89,7 @@ def test_reload_events_for_success_and_failure(
         AT,
     )
     assert ok.data["digest"] == engine.info.digest
-    assert ok.data["files"] == ["access.cedar", "risk.cedar", "zz.cedar"]
+    assert ok.data["files"] == ["access.cedar", "risk.cedar", "tool_call.cedar", "zz.cedar"]
     assert "no-general" in ok.data["policies"]
     write(policy_dir, "zz.cedar", "permit (principal, action, resource)\n")
     failed = reload_and_record(engine, clock=lambda: AT)

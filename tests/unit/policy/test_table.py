@@ -11,9 +11,14 @@ from policy_helpers import write
 from enclave.config import TierConfig
 from enclave.policy import DEFAULT_CATEGORIES, Advice, PolicyEngine, SubtractionRow
 
+# Named by the shipped tool_call.cedar: probed for the policies that can apply to tool calls.
+MONITOR_HELD = ("sandbox-escape", "exfiltration", "public-disclosure")
 
-def row(rows: tuple[SubtractionRow, ...], tier: str, category: str) -> SubtractionRow:
-    (found,) = [r for r in rows if r.tier == tier and r.category == category]
+
+def row(
+    rows: tuple[SubtractionRow, ...], tier: str, category: str, action: str = "invoke"
+) -> SubtractionRow:
+    (found,) = [r for r in rows if (r.tier, r.category, r.action) == (tier, category, action)]
     return found
 
 
@@ -21,8 +26,14 @@ def test_shipped_policies_block_on_public_and_flag_on_vetted_tiers(engine: Polic
     table = engine.subtraction_table()
     assert table.digest == engine.info.digest
     assert table.thresholds == ("0.5000", "0.8000")
-    assert table.categories == ("none", *DEFAULT_CATEGORIES)
-    assert {r.action for r in table.rows} == {"invoke"}  # no permit grants tool_call yet
+    # The monitor's categories named by tool_call.cedar come after the model-call ones,
+    # and only tool_call rows carry them.
+    assert table.categories == ("none", *DEFAULT_CATEGORIES, *MONITOR_HELD)
+    assert {r.action for r in table.rows} == {"invoke", "tool_call"}
+    assert {r.category for r in table.rows if r.action == "invoke"} == {
+        "none",
+        *DEFAULT_CATEGORIES,
+    }
 
     public = row(table.rows, "public", "malware")
     assert public.purposes == ("general",)
@@ -61,8 +72,8 @@ def test_band_of_an_unknown_row(engine: PolicyEngine) -> None:
 def test_a_tier_without_the_model_is_blocked_everywhere(tiers: dict[str, TierConfig]) -> None:
     tiers["public"] = tiers["public"].model_copy(update={"models": ()})
     table = PolicyEngine.load(tiers=tiers).subtraction_table(categories=["phishing"])
-    assert table.categories == ("none", "phishing")
-    for category in table.categories:
+    assert table.categories == ("none", "phishing", *MONITOR_HELD)
+    for category in ("none", "phishing"):
         public = row(table.rows, "public", category)
         assert public.summary == "block"
         assert "model-not-allowed-for-tier" in public.bands[0].policies
@@ -80,7 +91,7 @@ def test_categories_and_thresholds_the_policies_name_are_probed(
         '  context.risk_score.greaterThan(decimal("0.9")) };\n',
     )
     table = PolicyEngine.load(policy_dir, tiers=tiers).subtraction_table(categories=["malware"])
-    assert table.categories == ("none", "malware", "ransomware-builder")
+    assert table.categories == ("none", "malware", "ransomware-builder", *MONITOR_HELD)
     assert table.thresholds == ("0.5000", "0.8000", "0.9000")
     partner = row(table.rows, "partner", "ransomware-builder")
     # greaterThan: 0.9000 itself is still flagged, 0.9001 is held.
@@ -101,7 +112,9 @@ def test_purposes_with_different_outcomes_get_their_own_rows(
         '  context.risk_category == "malware" };\n',
     )
     table = PolicyEngine.load(policy_dir, tiers=tiers).subtraction_table(categories=["malware"])
-    partner = [r for r in table.rows if r.tier == "partner" and r.category == "malware"]
+    partner = [
+        r for r in table.rows if (r.tier, r.category, r.action) == ("partner", "malware", "invoke")
+    ]
     assert {(r.purposes, r.summary) for r in partner} == {
         (("penetration-testing",), "block"),
         (
@@ -114,6 +127,7 @@ def test_purposes_with_different_outcomes_get_their_own_rows(
 def test_actions_a_permit_grants_are_included(
     policy_dir: Path, tiers: dict[str, TierConfig]
 ) -> None:
+    (policy_dir / "tool_call.cedar").unlink()  # the shipped tool_call permits
     write(
         policy_dir,
         "zz-tools.cedar",

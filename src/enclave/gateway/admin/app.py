@@ -18,9 +18,19 @@ from starlette.types import Scope
 from enclave import __version__
 from enclave.assets import AssetService
 from enclave.gateway import problems
-from enclave.gateway.admin import assets, credits, disclosure, events, keys, operators, orgs
+from enclave.gateway.admin import (
+    assets,
+    credits,
+    disclosure,
+    events,
+    keys,
+    monitor,
+    operators,
+    orgs,
+)
 from enclave.gateway.admin.views import Problem
 from enclave.ledger import CreditsService
+from enclave.monitor import MonitorService
 from enclave.registry import RegistryService
 
 PREFIX = "/admin/v1"
@@ -51,6 +61,7 @@ def build_admin_app(
     disclosure_service: Callable[[], Any] | None = None,
     assets_service: AssetService | None = None,
     credits_service: CreditsService | None = None,
+    monitor_service: MonitorService | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Enclave admin API",
@@ -67,7 +78,8 @@ def build_admin_app(
     app.state.disclosure = disclosure_service  # built lazily (gateway.disclosure_routes)
     app.state.assets = assets_service
     app.state.credits = credits_service
-    modules = (orgs, keys, operators, events, disclosure, assets, credits)
+    app.state.monitor = monitor_service  # the gateway's own instance (ClientApi.monitor)
+    modules = (orgs, keys, operators, events, disclosure, assets, credits, monitor)
     routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router, responses=_PROBLEM)
