@@ -85,6 +85,18 @@ class Target:
     url: str
     model: str
     headers: dict[str, str]
+    pid: int | None = None  # the server's process, for its CPU time per request
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server process so far (Linux /proc). Unlike
+        latency, barely moved by what else the machine is running."""
+        if self.pid is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def body(self, stream: bool) -> bytes:
         messages = [{"role": "user", "content": PROMPT}]
@@ -96,6 +108,7 @@ class Samples:
     total: list[float] = field(default_factory=list)
     first_byte: list[float] = field(default_factory=list)
     wall: float = 0.0  # seconds spent on the concurrent runs (for throughput)
+    cpu_ms_per_request: float | None = None  # the server's CPU, sequential runs
 
 
 # -- set-up ------------------------------------------------------------------------------
@@ -140,7 +153,8 @@ max_output_tokens = 1024
     process = spawn([str(BIN / "enclave"), "serve"], work / "enclave.log", env)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process, 60, "enclave serve")
-    return process, Target("enclave", url, "bench", {"authorization": f"Bearer {key}"})
+    auth = {"authorization": f"Bearer {key}"}
+    return process, Target("enclave", url, "bench", auth, process.pid)
 
 
 # A public-tier organisation and key, made the way an operator would (registry service).
@@ -232,7 +246,8 @@ litellm_settings:
     process = spawn([*args, "--num_workers", "1"], work / "litellm.log", env)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process, 180, "litellm")
-    return process, Target("litellm", url, "bench", {"authorization": f"Bearer {MASTER_KEY}"})
+    auth = {"authorization": f"Bearer {MASTER_KEY}"}
+    return process, Target("litellm", url, "bench", auth, process.pid)
 
 
 # -- measuring ---------------------------------------------------------------------------
@@ -263,13 +278,20 @@ async def sequential(
     targets: list[Target], stream: bool, count: int, warmup: int
 ) -> dict[str, Samples]:
     samples = {t.name: Samples() for t in targets}
+    cpu_at: dict[str, float | None] = {}
     async with aiohttp.ClientSession() as session:
         for i in range(warmup + count):
+            if i == warmup:
+                cpu_at = {t.name: t.cpu_seconds() for t in targets}
             for target in targets:  # interleaved: each round asks every target once
                 total, first = await one(session, target, stream)
                 if i >= warmup:
                     samples[target.name].total.append(total)
                     samples[target.name].first_byte.append(first)
+    for target in targets:
+        before, after = cpu_at.get(target.name), target.cpu_seconds()
+        if before is not None and after is not None and count:
+            samples[target.name].cpu_ms_per_request = round((after - before) * 1000 / count, 3)
     return samples
 
 
@@ -322,14 +344,17 @@ def summary(s: Samples, base: Samples | None, *, concurrent_run: bool) -> dict[s
         )
     if concurrent_run and s.wall:
         out["throughput_rps"] = round(len(s.total) / s.wall, 1)
+    if s.cpu_ms_per_request is not None:
+        out["server_cpu_ms_per_request"] = s.cpu_ms_per_request
     return out
 
 
 def table(results: dict[str, Any]) -> str:
     head = (
         "| request | via | sequential p50 / p99 (ms) | added p50 / p99 | "
-        "32 clients p50 / p99 (ms) | added p50 / p99 | throughput (req/s) |\n"
-        "|---|---|---|---|---|---|---|\n"
+        "32 clients p50 / p99 (ms) | added p50 / p99 | throughput (req/s) | "
+        "server CPU ms/request |\n"
+        "|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for mode in ("non_streaming", "streaming"):
@@ -349,7 +374,12 @@ def table(results: dict[str, Any]) -> str:
             rows.append(
                 f"| {mode.replace('_', '-')} | {name} | {s['p50_ms']:.2f} / {s['p99_ms']:.2f} | "
                 f"{added_s} | {c['p50_ms']:.2f} / {c['p99_ms']:.2f} | {added_c} | "
-                f"{c['throughput_rps']:.0f} |"
+                f"{c['throughput_rps']:.0f} | "
+                + (
+                    f"{s['server_cpu_ms_per_request']:.3f} |"
+                    if "server_cpu_ms_per_request" in s
+                    else "- |"
+                )
             )
     return head + "\n".join(rows) + "\n"
 
@@ -395,7 +425,9 @@ def main() -> None:
             )
             processes.append(upstream)
             wait_ready(f"http://127.0.0.1:{upstream_port}", upstream, 60, "fake upstream")
-            direct = Target("direct", f"http://127.0.0.1:{upstream_port}", "fake-bench", {})
+            direct = Target(
+                "direct", f"http://127.0.0.1:{upstream_port}", "fake-bench", {}, upstream.pid
+            )
             enclave, via_enclave = start_enclave(work, upstream_port)
             processes.append(enclave)
             targets = [direct, via_enclave]
@@ -437,6 +469,8 @@ def main() -> None:
             "requests_concurrent": args.per_round * args.rounds,
             "added": "percentile of the target minus the same percentile of direct",
             "stream_latency": "time to the last byte",
+            "server_cpu": "user+system CPU of the server process over the sequential run, "
+            "per request (includes what follows a response: settlement, event batches)",
         },
         "litellm": litellm_status,
         "budget": {

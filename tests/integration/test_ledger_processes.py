@@ -1,8 +1,9 @@
-"""The ledger across real OS processes: two "gateway" processes (tests/integration/
-ledger_worker.py, which calls the ledger as a gateway worker will; the gateway itself is
-not wired yet) share one budget on one database and one rate limit in one Redis; and a
-process killed with SIGKILL in the middle of a streamed response leaves a reservation that
-the sweeper reconciles from the usage it recorded, charging it exactly once."""
+"""The ledger across real OS processes: two worker processes (tests/integration/
+ledger_worker.py, which calls the ledger as a gateway worker does) share one budget on one
+database and one rate limit in one Redis; and a process killed with SIGKILL in the middle
+of a streamed response leaves a reservation that the sweeper reconciles from the usage it
+recorded, charging it exactly once. Two real `enclave serve` processes doing the same:
+tests/integration/gateway/test_two_gateways.py."""
 
 from __future__ import annotations
 

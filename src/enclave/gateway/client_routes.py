@@ -136,6 +136,7 @@ class ClientApi:
             batch=settings.gateway.record_batch,
             interval=settings.gateway.record_interval_ms / 1000,
             bodies_dir=bodies,
+            lanes=runtime.db.lanes,
         )
         self.metrics.track_pending(lambda: self.recorder.pending)
         self.safeguards = safeguards

@@ -9,10 +9,12 @@ the gateway"):
       -> upstream -> settle on the usage (or on what a cut stream delivered), or void
       -> refund the unused part of the token estimate to the tokens-per-minute limits
 
-The ledger's calls are synchronous (SQLAlchemy) and run in a worker thread
-(``asyncio.to_thread``) so that the event loop keeps serving while the database waits
-on a lock. The in-process rate limiter is a few microseconds of arithmetic under a lock
-and runs inline; the Redis one does I/O and goes to a thread like the ledger.
+The ledger's calls are synchronous (SQLAlchemy) and run in the database's write lanes
+(store/lanes.py): the reservation, which the client waits for, ahead of settlements and
+event batches, and on SQLite all in one thread, so that no write in this process waits
+on another's lock (SQLite's busy handler sleeps at least 1 ms). The in-process rate
+limiter is a few microseconds of arithmetic under a lock and runs inline; the Redis one
+does I/O and goes to a thread.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ from enclave.ledger import (
 )
 from enclave.ledger import Usage as LedgerUsage
 from enclave.ledger.ratelimit import Limits, LocalRateLimiter, RateLimiter, limits_for
+from enclave.registry import OrgId
 from enclave.runtime import Runtime
+from enclave.store.lanes import Urgency, WriteLanes
 from enclave.store.ledger_repo import open_ledger, open_rate_limiter
 
 logger = logging.getLogger("enclave.gateway")
@@ -89,6 +93,26 @@ class Hold:
     org_id: str
     key_limits: Limits
     org_limits: Limits
+    # Set when the reservation commits while the upstream call runs (see _View).
+    commit: asyncio.Future[None] | None = None
+    refused: bool = False
+
+
+@dataclass(slots=True)
+class _View:
+    """This process's record of one organisation's available credits.
+
+    Kept exact by this process's own reservations (taken off when admitted) and
+    settlements (given back when they land), and read from the database only while none
+    of this process's writes for the organisation is under way. While it covers a
+    request, the upstream call and the reservation's commit overlap; the database stays
+    the judge: a commit it refuses (credits spent by another process, an expired grant)
+    refuses the request before any byte of the answer is sent, and the record is dropped
+    until the next quiet moment. ``available`` None: no record, commit first."""
+
+    available: int | None = None
+    writes: int = 0  # this process's ledger writes for the organisation under way
+    epoch: int = 0  # counts writes begun: a read overlapping one is not kept
 
 
 class CreditsLedger:
@@ -100,21 +124,30 @@ class CreditsLedger:
         limiter: RateLimiter,
         settings: Settings,
         *,
+        lanes: WriteLanes,
         sweep_seconds: float = 30.0,
     ) -> None:
         self.ledger = ledger
+        self._lanes = lanes
         self.limiter = limiter
         self._settings = with_demo_price(settings)
         self._timeout = timedelta(seconds=settings.credits.pending_timeout_seconds)
         self._inline_limiter = isinstance(limiter, LocalRateLimiter)
         self.sweeper = PeriodicSweeper(ledger, interval_seconds=sweep_seconds)
         self._running = False
+        self._views: dict[str, _View] = {}
+        self._seen_sweep: object = None
+        self.overlapped = 0  # reservations that committed while their upstream call ran
 
     @classmethod
     def open(cls, runtime: Runtime, **kwargs: Any) -> CreditsLedger:
         settings = runtime.settings
         return cls(
-            open_ledger(runtime.db, settings), open_rate_limiter(settings), settings, **kwargs
+            open_ledger(runtime.db, settings),
+            open_rate_limiter(settings),
+            settings,
+            lanes=runtime.db.lanes,
+            **kwargs,
         )
 
     # -- lifecycle (ClientApi.start/close) ---------------------------------------------------
@@ -162,56 +195,165 @@ class CreditsLedger:
         else:
             decision = await asyncio.to_thread(self.limiter.acquire, **limits, tokens=est.tokens)
         decision.check()  # RateLimited: 429 with Retry-After
+        hold = Hold(
+            TransferId(charge.request_id), est.amount, est, charge.api, principal.key.id,
+            principal.org.id, key_limits, org_limits,
+        )  # fmt: skip
+        self._forget_if_swept()
+        view = self._views.setdefault(hold.org_id, _View())
+        if view.available is not None and view.available >= hold.amount:
+            # Overlapped: this process's own record says the credits are there, so the
+            # upstream call starts while the reservation commits; confirm() waits for the
+            # commit before the first byte of the answer goes back.
+            view.available -= hold.amount
+            hold.commit = asyncio.ensure_future(self._commit(hold, view, charge.principal.key.id))
+            self.overlapped += 1
+            return hold
+        # Committed first: no record (first request, after a sweep or a refusal) or not
+        # enough on it. The database decides before the upstream is called.
+        commit = asyncio.ensure_future(self._commit(hold, view, charge.principal.key.id))
         try:
-            pending = await asyncio.to_thread(
+            await asyncio.shield(commit)
+        except BaseException:
+            # Cancelled (client gone) while committing: the commit goes on, and a
+            # reservation it makes is expired by the sweeper like any abandoned one.
+            commit.add_done_callback(_retrieve)
+            raise
+        if view.writes == 0 and view.available is None:
+            await self._refresh(hold.org_id, view)
+        return hold
+
+    async def _commit(self, hold: Hold, view: _View, key_id: str) -> None:
+        view.writes += 1
+        view.epoch += 1
+        try:
+            await self._lanes.run(
+                Urgency.REQUEST,
                 self.ledger.reserve,
-                transfer_id=TransferId(charge.request_id),
-                org_id=principal.org.id,
-                amount=est.amount,
+                transfer_id=TransferId(hold.id),
+                org_id=hold.org_id,
+                amount=hold.amount,
                 timeout=self._timeout,
-                price=est.price,
-                actor=f"key:{principal.key.id}",
-                key_id=principal.key.id,
+                price=hold.estimate.price,
+                actor=f"key:{key_id}",
+                key_id=key_id,
             )
         except InsufficientCredits as exc:
-            await self._refund(limits, est.tokens)
+            # The database refused what the record allowed (credits spent by another
+            # process, a grant expired): forget the record, refuse this request.
+            view.available = None
+            hold.refused = True
+            await self._refund(_limits(hold), hold.estimate.tokens)
             raise CreditsExhausted(
                 exc.message, hint="ask the programme's operators for a grant"
             ) from None
         except BaseException:
-            await self._refund(limits, est.tokens)
+            view.available = None
+            hold.refused = True
+            await self._refund(_limits(hold), hold.estimate.tokens)
             raise
-        return Hold(
-            pending.id, pending.amount, est, charge.api, principal.key.id, principal.org.id,
-            key_limits, org_limits,
-        )  # fmt: skip
+        finally:
+            view.writes -= 1
+
+    async def _refresh(self, org_id: str, view: _View) -> None:
+        """Read the balance into the record, but only while none of this process's writes
+        for the organisation is under way: then the database holds all of them, and the
+        record stays exact as this process reserves and settles."""
+        epoch = view.epoch
+        try:
+            available = await asyncio.to_thread(self.ledger.available, OrgId(org_id))
+        except EnclaveError as exc:
+            logger.warning("credits balance read failed: %s", exc.diagnostics())
+            return
+        if view.writes == 0 and view.epoch == epoch and available is not None:
+            view.available = available
+
+    def _forget_if_swept(self) -> None:
+        # The sweeper (its own thread) expires grants and stale reservations behind the
+        # records' back: after each sweep, every organisation commits first once more.
+        last = self.sweeper.last
+        if last is not self._seen_sweep:
+            self._seen_sweep = last
+            self._views.clear()
+
+    async def confirm(self, reservation: Reservation) -> None:
+        hold = _hold(reservation)
+        if hold.commit is not None:
+            await asyncio.shield(hold.commit)  # raises the refusal (CreditsExhausted)
+
+    async def _landed(self, hold: Hold) -> bool:
+        """Wait for the reservation's commit; False when the ledger refused it."""
+        if hold.commit is not None:
+            try:
+                await asyncio.shield(hold.commit)
+            except BaseException:
+                return False
+        return not hold.refused
 
     async def post(self, reservation: Reservation, settlement: Settlement) -> int | None:
         hold = _hold(reservation)
+        if not await self._landed(hold):
+            return 0
         usage = ledger_usage(hold, settlement)
+        view = self._views.get(hold.org_id)
+        self._begin(view)
         try:
-            posted = await asyncio.to_thread(
-                self.ledger.settle, pending_id=TransferId(hold.id), usage=usage
+            posted = await self._lanes.run(
+                Urgency.AFTER, self.ledger.settle, pending_id=TransferId(hold.id), usage=usage
             )
+        except BaseException:
+            self._end(view, None)
+            raise
         finally:
             used = usage.input_tokens + usage.output_tokens
             used += usage.cache_read_tokens + usage.cache_write_tokens
             await self._refund(_limits(hold), max(0, hold.estimate.tokens - used))
+        self._end(view, hold.amount - posted.amount)
         return posted.amount
 
     async def void(self, reservation: Reservation, reason: str) -> None:
         hold = _hold(reservation)
+        if not await self._landed(hold):
+            return  # refused: nothing was reserved (the refusal refunded the limits)
+        view = self._views.get(hold.org_id)
+        self._begin(view)
         try:
-            await asyncio.to_thread(
-                self.ledger.void, pending_id=TransferId(hold.id), reason=reason or "void"
+            await self._lanes.run(
+                Urgency.AFTER,
+                self.ledger.void,
+                pending_id=TransferId(hold.id),
+                reason=reason or "void",
             )
+        except BaseException:
+            self._end(view, None)
+            raise
         finally:
             await self._refund(_limits(hold), hold.estimate.tokens)
+        self._end(view, hold.amount)
+
+    @staticmethod
+    def _begin(view: _View | None) -> None:
+        if view is not None:
+            view.writes += 1
+            view.epoch += 1
+
+    @staticmethod
+    def _end(view: _View | None, returned: int | None) -> None:
+        """A settlement landed: ``returned`` credits are available again (None: it failed,
+        and the record cannot know what the database holds)."""
+        if view is None:
+            return
+        view.writes -= 1
+        if returned is None:
+            view.available = None
+        elif view.available is not None:
+            view.available += returned
 
     async def checkpoint(self, reservation: Reservation, settlement: Settlement) -> None:
         hold = _hold(reservation)
         try:
-            await asyncio.to_thread(
+            await self._lanes.run(
+                Urgency.AFTER,
                 self.ledger.record_usage,
                 pending_id=TransferId(hold.id),
                 usage=ledger_usage(hold, settlement),
@@ -231,6 +373,11 @@ class CreditsLedger:
         except EnclaveError as exc:
             # A lost refund only makes the limit stricter for the rest of the minute.
             logger.warning("rate-limit refund failed: %s", exc.diagnostics())
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # consumed: the refusal was already answered, or nobody waits
 
 
 def _hold(reservation: Reservation) -> Hold:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from time import perf_counter
 from typing import Any
@@ -61,8 +61,9 @@ from enclave.gateway.seams import (
     Safeguards,
     Settlement,
 )
+from enclave.gateway.stream_guard import ToolCallGate
 from enclave.gateway.streaming import StreamMeter, ToolCallStream, error_event, usage_of
-from enclave.gateway.toolguard import refusal_text, refuse_calls
+from enclave.gateway.toolguard import refuse_calls
 from enclave.gateway.validation import check, parse_body
 from enclave.monitor import (
     Action,
@@ -73,6 +74,8 @@ from enclave.monitor import (
     OpenAIStream,
     SessionContext,
     SessionTerminated,
+    ToolCall,
+    Verdict,
 )
 from enclave.policy.interface import Advice, PolicyRequest
 from enclave.registry import Principal
@@ -81,7 +84,6 @@ from enclave.safeguards.interface import NONE
 logger = logging.getLogger("enclave.gateway")
 
 _SERVE = frozenset({Advice.ALLOW, Advice.FLAG})
-_STOPPED = frozenset({Action.BLOCK, Action.HOLD, Action.TERMINATE})
 # Every tool call in a response carries one of these keys or block types (enclave.monitor
 # .extract: OpenAI tool_calls / legacy function_call; Anthropic tool_use,
 # server_tool_use, mcp_tool_use). Providers serialise them as plain ASCII.
@@ -334,6 +336,15 @@ class Pipeline:
             call.upstream_wait += perf_counter() - began
             self._upstream_failed(call, exc)
             raise
+        if hold is not None and self._ledger is not None:
+            # Nothing reaches the client before its reservation has committed.
+            try:
+                await self._ledger.confirm(hold)
+            except BaseException:
+                reply.abort()  # refused: the upstream's answer is never read
+                call.charged = False
+                call.transfer = None
+                raise
         if reply.status != 200 or not call.stream:
             try:
                 body = await reply.read()
@@ -422,8 +433,16 @@ class Pipeline:
         if not isinstance(parsed, dict):
             return None
         verdict = self._monitor.observe_response(watch, call.api, parsed)
-        if not verdict.calls:
+        refused = await self._refusals(call, verdict)
+        if not refused:
             return None
+        return refuse_calls(call.api, parsed, refused)
+
+    async def _refusals(self, call: Call, verdict: Verdict) -> dict[str, str]:
+        """The monitor's verdict applied: the calls to refuse (id -> reason), after
+        waiting out every hold (whole responses and streams alike)."""
+        if not verdict.calls:
+            return {}
         call.note_monitor(verdict)
         if verdict.action is Action.TERMINATE:
             self._forget_session(call.session)
@@ -441,9 +460,7 @@ class Pipeline:
                     refused[seen.tool_call_id] = (
                         f"held for an operator's review and {outcome.value}: " + seen.reason
                     )
-        if not refused:
-            return None
-        return refuse_calls(call.api, parsed, refused)
+        return refused
 
     async def _await_held(self, held_id: HeldCallId) -> HeldStatus:
         assert self._monitor is not None
@@ -514,7 +531,8 @@ class Pipeline:
         calls: ToolCallStream | None = None
         if watch is not None:
             calls = OpenAIStream() if call.api == "openai" else AnthropicStream()
-        meter = StreamMeter(call.api, hide_usage_chunk=hide_usage, tap=calls)
+        gate = ToolCallGate(call.api, calls) if calls is not None else None
+        meter = StreamMeter(call.api, hide_usage_chunk=hide_usage, gate=gate)
         headers = call.headers(reply.content_type)
         headers.append((b"cache-control", b"no-cache"))
         headers.append((b"x-accel-buffering", b"no"))  # proxies in front must not buffer
@@ -563,15 +581,17 @@ class Pipeline:
     ) -> None:
         waited = perf_counter()
         checkpointed = waited
+        broken = b""
         try:
             async for data in reply.chunks():
                 call.upstream_wait += perf_counter() - waited
                 out = meter.feed(data)
-                if out:
-                    await send({"type": "http.response.body", "body": out, "more_body": True})
-                    digest.update(out)
-                    if kept is not None:
-                        kept.append(out)
+                if meter.waiting and watch is not None:
+                    # A tool call is complete: what came before it goes now; the call,
+                    # and what follows it, once the monitor has judged it.
+                    await _chunk(send, out, digest, kept)
+                    out = meter.release(await self._judge(call, watch, meter.waiting))
+                await _chunk(send, out, digest, kept)
                 if hold is not None and perf_counter() - checkpointed >= CHECKPOINT_SECONDS:
                     # The crash contract (docs/credits.md, "Usage checkpoints"): if this
                     # process dies now, the sweeper bills what was recorded here.
@@ -594,38 +614,27 @@ class Pipeline:
             kind = "stream_timeout" if timeout else "stream_broken"
             self._metrics.upstream_errors.labels(call.provider or "-", kind).inc()
             native = "timeout_error" if timeout else "api_error"
-            tail = meter.rest() + error_event(call.api, native, exc.message)
+            tail = meter.rest()
+            broken = error_event(call.api, native, exc.message)
         if watch is not None and calls is not None:
-            tail += self._watch_stream(call, watch, meter, calls)
+            meter.end_calls()
+            if meter.waiting:
+                tail += meter.release(await self._judge(call, watch, meter.waiting))
+            tail += meter.flush()
+        tail += broken
         if tail:
             digest.update(tail)
             if kept is not None:
                 kept.append(tail)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
-    def _watch_stream(
-        self, call: Call, watch: SessionContext, meter: StreamMeter, calls: ToolCallStream
-    ) -> bytes:
-        """A stream's tool calls, observed when the stream ends. Its chunks have already
-        gone to the client, so a call the monitor blocks, holds or terminates cannot be
-        withdrawn: the client gets a native in-stream error event naming it (and a
-        terminated session refuses the next call). See docs/gateway.md, "Monitor"."""
+    async def _judge(
+        self, call: Call, watch: SessionContext, calls: Sequence[ToolCall]
+    ) -> dict[str, str]:
+        """A stream's completed tool calls, judged while their events are withheld
+        (stream_guard): the refusals, as for a whole response. See docs/monitor.md."""
         assert self._monitor is not None
-        verdict = self._monitor.observe_calls(watch, [*meter.calls, *calls.finish()])
-        if not verdict.calls:
-            return b""
-        call.note_monitor(verdict)
-        if verdict.action is Action.TERMINATE:
-            self._forget_session(call.session)
-        stopped = [c for c in verdict.calls if c.action in _STOPPED]
-        if not stopped and verdict.action is not Action.TERMINATE:
-            return b""
-        action = verdict.action.value
-        text = "; ".join(
-            refusal_text(c.tool, c.tool_call_id, f"{c.action.value} by the monitor: {c.reason}")
-            for c in (stopped or verdict.calls)
-        )
-        return error_event(call.api, "permission_error", f"monitor {action}: {text}")
+        return await self._refusals(call, self._monitor.observe_calls(watch, list(calls)))
 
     # -- failure, metrics, record ------------------------------------------------------
 
@@ -660,6 +669,14 @@ class Pipeline:
             overhead=overhead,
         )
         self._recorder.record(call.event(total, overhead), call.bodies)
+
+
+async def _chunk(send: Send, out: bytes, digest: Any, kept: list[bytes] | None) -> None:
+    if out:
+        await send({"type": "http.response.body", "body": out, "more_body": True})
+        digest.update(out)
+        if kept is not None:
+            kept.append(out)
 
 
 async def _disconnected(receive: Receive) -> None:

@@ -20,18 +20,22 @@ import contextlib
 import logging
 import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
 from enclave.errors import StoreError
 from enclave.events import Event, EventWriter
+from enclave.store.lanes import Urgency, WriteLanes
 
 logger = logging.getLogger("enclave.gateway.recorder")
 
 _MAX_BACKOFF = 5.0
 _CLOSE_ATTEMPTS = 5
+
+
+_Queued = tuple[Event, tuple[tuple[str, bytes], ...]]
 
 
 class EventSink(Protocol):
@@ -48,12 +52,16 @@ class Recorder:
         batch: int = 500,
         interval: float = 0.05,
         bodies_dir: Path | None = None,
+        lanes: WriteLanes | None = None,
     ) -> None:
         self._sink = sink
+        # The database's write lanes, behind reservations and settlements (store/lanes.py);
+        # without them, a worker thread of asyncio's own.
+        self._lanes = lanes
         self._batch = batch
         self._interval = interval
         self._bodies_dir = bodies_dir
-        self._queue: deque[tuple[Event, tuple[tuple[str, bytes], ...]]] = deque()
+        self._queue: deque[_Queued] = deque()
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -115,6 +123,12 @@ class Recorder:
         await self._task
         self._task = None
 
+    async def _offload(self, write: Callable[[list[_Queued]], None], batch: list[_Queued]) -> None:
+        if self._lanes is None:
+            await asyncio.to_thread(write, batch)
+        else:
+            await self._lanes.run(Urgency.BACKGROUND, write, batch)
+
     async def _run(self) -> None:
         assert self._wake is not None
         backoff = 0.1
@@ -135,7 +149,7 @@ class Recorder:
             count = min(len(self._queue), self._batch)
             batch = [self._queue.popleft() for _ in range(count)]
             try:
-                await asyncio.to_thread(self._write, batch)
+                await self._offload(self._write, batch)
             except StoreError as exc:
                 self.failures += 1
                 self._queue.extendleft(reversed(batch))
@@ -156,14 +170,14 @@ class Recorder:
                 # Not an outage (those are StoreErrors) but a batch the database refuses:
                 # write the events one by one so that one bad event cannot block the rest.
                 logger.exception("event batch refused; writing its events one by one")
-                await asyncio.to_thread(self._write_each, batch)
+                await self._offload(self._write_each, batch)
             backoff = 0.1
             self.written += count
             assert self._progress is not None
             async with self._progress:
                 self._progress.notify_all()
 
-    def _write(self, batch: list[tuple[Event, tuple[tuple[str, bytes], ...]]]) -> None:
+    def _write(self, batch: list[_Queued]) -> None:
         if self._bodies_dir is not None:
             for _, bodies in batch:
                 for digest, body in bodies:
@@ -171,7 +185,7 @@ class Recorder:
         with self._sink.unit() as unit:
             unit.append_many([event for event, _ in batch])
 
-    def _write_each(self, batch: list[tuple[Event, tuple[tuple[str, bytes], ...]]]) -> None:
+    def _write_each(self, batch: list[_Queued]) -> None:
         for item in batch:
             try:
                 self._write([item])

@@ -81,6 +81,13 @@ class Ledger(Protocol):
         status 402/429 to refuse."""
         ...
 
+    async def confirm(self, reservation: Reservation) -> None:
+        """Wait until the reservation is committed; raise the refusal (402) if it was not.
+        Called before the first byte of the answer goes to the client: a reservation
+        may commit while its upstream call runs (docs/credits.md, "Overlapped
+        reservations")."""
+        ...
+
     async def post(self, reservation: Reservation, settlement: Settlement) -> int | None:
         """Charge what was delivered; the amount charged, when the ledger knows it."""
         ...

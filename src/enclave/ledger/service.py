@@ -287,6 +287,12 @@ class LedgerService:
             raise UnknownTransfer(f"unknown transfer {tid!r}")
         return found
 
+    def available(self, org_id: OrgId) -> int | None:
+        """The organisation's available credits now (None: never granted any)."""
+        with self._store.reader() as unit:
+            account = unit.get_account(org_account(org_id))
+        return None if account is None else account.balance.available
+
     def check(self, actor: Operator | None = None) -> CheckReport:
         """Recompute every balance from the transfers in one snapshot (see check.py)."""
         if actor is not None:

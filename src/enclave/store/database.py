@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from enclave.errors import StoreError
 from enclave.store.engine import make_engine, read_connection, write_connection
+from enclave.store.lanes import WriteLanes, lanes_for
 from enclave.store.registry_repo import SqlRegistryUnit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,8 +27,12 @@ class Database:
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
+        # The threads this process's asynchronous callers write through (store/lanes.py);
+        # started on first use.
+        self.lanes: WriteLanes = lanes_for(url)
 
     def close(self) -> None:
+        self.lanes.close()
         self.engine.dispose()
 
     # -- schema -------------------------------------------------------------------

@@ -66,6 +66,7 @@ FAKE_VARIANTS = (
     "fake-hang",
     "fake-broken",
     "fake-long",
+    "fake-tool",
 )
 PRICE = {"input": 1_000_000, "output": 1_000_000, "max_output_tokens": 4096}
 GRANT = 1000 * 1_000_000  # micro-credits per test organisation
@@ -128,6 +129,8 @@ def gateway_config(upstream: str) -> dict[str, Any]:
             "hang-claude": everyone("ant", "fake-hang"),
             "broken": everyone("oai", "fake-broken"),
             "long": everyone("oai", "fake-long"),
+            "tool": everyone("oai", "fake-tool"),  # one bash call (the monitor's tests)
+            "tool-claude": everyone("ant", "fake-tool"),
         },
     }
 
@@ -286,7 +289,10 @@ def start_gateway(
     kwargs.setdefault(
         "ledger",
         CreditsLedger(
-            open_ledger(db, settings, clock=clock), open_rate_limiter(settings), settings
+            open_ledger(db, settings, clock=clock),
+            open_rate_limiter(settings),
+            settings,
+            lanes=db.lanes,
         ),
     )
     client = ClientApi(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,10 +22,11 @@ from gateway_support import (
 )
 
 from enclave.config import Settings
+from enclave.gateway.credits import CreditsLedger
 from enclave.ledger import Transfer, TransferId, estimate
-from enclave.registry import KeyLimits, Operator, RegistryService
+from enclave.registry import KeyLimits, Operator, OrgId, RegistryService
 from enclave.store import Database
-from enclave.store.ledger_repo import open_credits
+from enclave.store.ledger_repo import open_credits, open_ledger
 
 # Output-only price and max_tokens equal to what the fake answers ("echo: hi", two
 # tokens): the settled cost equals the reservation, so a served request returns nothing
@@ -238,3 +240,75 @@ def test_an_organisation_never_granted_credits_is_refused(gateway: Gateway) -> N
     error = anthropic_error(gateway.messages(key, ask), 402, "billing_error")
     assert "never granted" in error["message"]
     assert gateway.upstream.requests == []
+
+
+def _overlapped(gateway: Gateway) -> int:
+    ledger = gateway.client.ledger
+    assert isinstance(ledger, CreditsLedger)
+    return ledger.overlapped
+
+
+def test_once_the_balance_is_known_reservations_commit_during_the_upstream_call(
+    gateway: Gateway,
+) -> None:
+    worst = 1000  # BODY's reservation at EXACT prices (first test)
+    org, key = _org(gateway, 20 * worst)
+    before = _overlapped(gateway)
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        for _ in range(6):
+            assert _post(http, key).status_code == 200
+    # The first request commits before its upstream call and reads the balance; the
+    # next five overlap their commit with the upstream call.
+    assert _overlapped(gateway) - before == 5
+    # An overlapped reservation whose upstream fails is voided like any other.
+    failing = gateway.chat(
+        key, {"model": "failing", "messages": [{"role": "user", "content": "a"}]}
+    )
+    openai_error(failing, 502)
+    assert _overlapped(gateway) - before == 6
+    events = [e.event.data for e in gateway.events() if e.event.data["org"] == org]
+    assert sorted(e["outcome"] for e in events).count("ok") == 6
+    assert _available(gateway, org) == 14 * worst
+    _check(gateway)
+
+
+def test_credits_spent_behind_the_gateways_back_refuse_the_request_before_any_byte(
+    gateway: Gateway,
+) -> None:
+    """Another process (a second gateway) spends the balance this gateway's record still
+    shows: the overlapped commit is refused and the client gets the refusal, not the
+    answer the upstream was already asked for."""
+    settings = gateway.client.settings
+    worst = estimate(settings, "fake-safeguarded", request_bytes=len(BODY), max_tokens=2)
+    org, key = _org(gateway, 3 * worst.amount)
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        assert _post(http, key).status_code == 200  # commits first; the record is read
+        gateway.idle()
+        other = open_ledger(gateway.db, settings)
+        other.reserve(
+            transfer_id=TransferId("elsewhere-1"),
+            org_id=OrgId(org),
+            amount=2 * worst.amount,
+            timeout=timedelta(minutes=5),
+            price=worst.price,
+            actor="key:elsewhere",
+        )
+        asked = len(gateway.upstream.requests)
+        refused = _post(http, key)
+        error = openai_error(refused, 429, "insufficient_quota")
+        assert "available" in error["message"]
+        # The upstream was asked (the overlap's price), its answer never delivered.
+        assert len(gateway.upstream.requests) == asked + 1
+        assert b"echo" not in refused.content
+        # The record is dropped: the next request commits first and is refused
+        # without reaching the upstream.
+        again = _post(http, key)
+        openai_error(again, 429, "insufficient_quota")
+        assert len(gateway.upstream.requests) == asked + 1
+    rid = refused.headers["x-enclave-request-id"]
+    (record,) = [e.event.data for e in gateway.events() if e.event.data["request_id"] == rid]
+    assert record["outcome"] == "insufficient_credits"
+    assert record["charged"] is False and record["transfer"] is None
+    other.void(pending_id=TransferId("elsewhere-1"), reason="test over")
+    assert _available(gateway, org) == 2 * worst.amount
+    _check(gateway)

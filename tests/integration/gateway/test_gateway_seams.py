@@ -69,6 +69,9 @@ class Book:
         self.calls.append(("reserve", charge))
         return Hold(f"hold-{len(self.calls)}")
 
+    async def confirm(self, reservation: Hold) -> None:
+        pass  # reserved synchronously above: nothing to wait for
+
     async def post(self, reservation: Hold, settlement: Settlement) -> None:
         self.calls.append(("post", (reservation.id, settlement)))
 
