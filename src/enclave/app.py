@@ -8,14 +8,24 @@ from fastapi.responses import JSONResponse
 
 from enclave import __version__
 from enclave.config import load_settings
+from enclave.console import build_console_app
+from enclave.console import errors as console_errors
+from enclave.console.audit_views import AuditConsole
+from enclave.console.policy_views import PoliciesPage
+from enclave.console.report_views import ReportsConsole
+from enclave.console.transparency import build_router as transparency_router
 from enclave.gateway import admin, client_errors, problems
 from enclave.gateway.client_routes import ClientApi
 from enclave.gateway.disclosure_routes import DisclosureProvider
 from enclave.gateway.disclosure_routes import build_router as disclosure_router
 from enclave.gateway.limits import RequestLimits, by_path_prefix
 from enclave.gateway.log_routes import router as log_router
+from enclave.reports import ReportService
 from enclave.runtime import Runtime, open_runtime
+from enclave.store.auditlog_repo import SqlAuditLog
 from enclave.store.ledger_repo import open_credits
+from enclave.store.monitor_repo import build_monitor
+from enclave.store.reports_repo import SqlReportStore
 
 
 def build_app(runtime: Runtime, *, client: ClientApi | None = None) -> FastAPI:
@@ -37,16 +47,51 @@ def build_app(runtime: Runtime, *, client: ClientApi | None = None) -> FastAPI:
     app.include_router(log_router)  # /log: checkpoint, tiles, proofs (docs/audit-log.md)
     disclosure = DisclosureProvider(runtime)  # maintainer links, public pages (docs/disclosure.md)
     app.include_router(disclosure_router(disclosure))
+    # Published transparency reports, public (docs/transparency.md); the console publishes
+    # through the same service, on the registry's clock ("today" for a report's period).
+    reports = ReportService(store=SqlReportStore(runtime.db.engine), clock=runtime.registry.now)
+    app.include_router(transparency_router(reports))
+    credits = open_credits(runtime.db, runtime.settings)[1]
     app.mount(
         admin.PREFIX,
         admin.build_admin_app(
             runtime.registry,
             disclosure_service=disclosure,
             assets_service=runtime.assets,
-            credits_service=open_credits(runtime.db, runtime.settings)[1],
+            credits_service=credits,
+            monitor_service=client.monitor,
         ),
     )
     app.mount("/admin", problems.not_found)  # any other /admin path: a problem, not HTML
+    # The operator console (docs/console.md): the gateway's monitor when it has one, so a
+    # hold or terminate acts on the same session state the client calls read.
+    monitor = client.monitor or build_monitor(
+        runtime.settings,
+        runtime.db,
+        scope_of=runtime.assets.scope_entries_for_key if runtime.assets else None,
+    )
+    app.mount(
+        "/console",
+        build_console_app(
+            settings=runtime.settings,
+            db=runtime.db,
+            registry=runtime.registry,
+            monitor=monitor,
+            # The same services as the admin API (and the gateway's policy engine, which
+            # SIGHUP reloads), so the console's pages show and change exactly what it does.
+            extra={
+                "credits": credits,
+                "disclosure": disclosure,
+                "auditlog": AuditConsole(
+                    store=SqlAuditLog(runtime.db.engine), settings=runtime.settings
+                ),
+                "policies": PoliciesPage(client.policy),
+                "reports": ReportsConsole(
+                    service=reports, engine=client.policy, clock=runtime.registry.now
+                ),
+            },
+        ),
+    )
     app.router.routes[0:0] = client.routes()  # /v1/*, /metrics: first, the hot path
 
     settings = runtime.settings
@@ -56,7 +101,11 @@ def build_app(runtime: Runtime, *, client: ClientApi | None = None) -> FastAPI:
         max_json_depth=settings.max_json_depth,
         # Each API refuses in its own error shape: one line per API here.
         render=by_path_prefix(
-            {"/admin": problems.render_error, "/v1": client_errors.render_error},
+            {
+                "/admin": problems.render_error,
+                "/v1": client_errors.render_error,
+                "/console": console_errors.render_error,
+            },
             default=problems.render_error,
         ),
         require_json=lambda scope: admin.is_mutation(scope) or client.requires_json(scope),

@@ -20,6 +20,7 @@ from enclave.cli import monitor as monitor_cli
 from enclave.cli import policy as policy_cli
 from enclave.cli import safeguards as safeguards_cli
 from enclave.cli.init import init
+from enclave.cli.report import report
 from enclave.cli.serve import serve
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.command("init")(init)
 app.command("serve")(serve)
+app.command("report")(report)
 app.add_typer(org.app, name="org")
 app.add_typer(credits_cli.app, name="credits")
 app.add_typer(key.app, name="key")

@@ -6,11 +6,14 @@ vets organisations and reads, `auditor` only reads.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from enclave.cli import _common
+from enclave.console import build_accounts
+from enclave.console.accounts import MIN_PASSWORD
 from enclave.registry import IssuedToken, Operator
 
 app = typer.Typer(help="Create and list operators (programme staff).", no_args_is_help=True)
@@ -94,6 +97,43 @@ def list_(
             )
             for op in operators
         ),
+    )
+
+
+@app.command("set-password")
+def set_password(
+    name: Annotated[str, typer.Argument(help="The operator whose console password to set.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            envvar="ENCLAVE_CLI_OPERATOR_PASSWORD_STDIN",
+            help="Read the password from the first line of standard input (no prompt).",
+        ),
+    ] = False,
+    as_: _common.ActingOperator = None,
+) -> None:
+    """Set an operator's console password (an admin for anyone, an operator for itself).
+
+    Prompts twice unless --password-stdin; at least 12 characters, kept as an argon2id hash.
+
+    The operator's console sessions end, and the change is recorded as an event.
+    """
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(
+            f"New console password for {name} (at least {MIN_PASSWORD} characters)",
+            hide_input=True,
+            confirmation_prompt=True,
+        )
+    with _common.runtime() as rt:
+        actor = _common.acting(rt, as_)
+        accounts = build_accounts(rt.settings, rt.db, clock=rt.registry.now)
+        op = _common.guarded(lambda: accounts.set_password(actor, name, password))
+    _common.out.print(
+        f"Console password set for {op.name} ({op.id}); sign in at /console/signin.",
+        markup=False,
     )
 
 

@@ -327,6 +327,32 @@ def revoke(
     _set_status(org, "revoked", reason, as_, as_json)
 
 
+@app.command("report-opt-in")
+def report_opt_in(
+    org: OrgRef,
+    on: Annotated[
+        bool,
+        typer.Option(
+            "--on/--off",
+            envvar="ENCLAVE_CLI_ORG_REPORT_OPT_IN",
+            help="Name the organisation in public transparency reports, or stop naming it.",
+        ),
+    ],
+    as_: _common.ActingOperator = None,
+    as_json: _common.JsonOutput = False,
+) -> None:
+    """Whether the public transparency report names the organisation (with its requests
+    and credits spent); otherwise it appears there only inside counts. Admin only."""
+    with _common.runtime() as rt:
+        actor = _common.acting(rt, as_)
+        updated = _common.guarded(lambda: rt.registry.set_report_opt_in(actor, org, opt_in=on))
+    if as_json:
+        _common.emit_json(updated)
+        return
+    state = "named in" if updated.report_opt_in else "not named in"
+    _common.out.print(f"{updated.name} is {state} transparency reports", markup=False)
+
+
 @app.command("apply")
 def apply(
     org: OrgRef,

@@ -169,6 +169,8 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Deepest JSON nesting accepted in a request body.
     max_json_depth: int = Field(default=64, ge=4, le=1000)
+    # How long a console sign-in lasts (minutes, absolute: the operator signs in again).
+    console_session_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
     # How long an organisation's approval lasts before it must be renewed.
     approval_validity_days: int = Field(default=365, ge=1)
     # The purposes a key can declare; every tier names a subset.

@@ -100,6 +100,9 @@ class Organisation:
     updated_at: datetime
     approved_at: datetime | None = None
     approval_expires_at: datetime | None = None
+    # Named (with its requests and credits spent) in the public transparency report;
+    # otherwise it appears there only inside counts (docs/transparency.md).
+    report_opt_in: bool = False
 
     def is_active(self, now: datetime) -> bool:
         return (

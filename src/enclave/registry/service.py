@@ -368,6 +368,29 @@ class RegistryService:
                 )
             return self._set_status(unit, org, target, f"operator:{actor.id}", reason)
 
+    def set_report_opt_in(self, actor: Operator, org_ref: str, *, opt_in: bool) -> Organisation:
+        """Name the organisation in public transparency reports (its requests and credits
+        spent), or stop naming it; admin only, recorded. Without it, the organisation
+        appears in reports only inside counts."""
+        require(actor, ADMIN_ROLES, "changing whether an organisation is named in reports")
+        if not isinstance(opt_in, bool):
+            raise RegistryInputError("opt_in must be true or false")
+        with self._store.unit() as unit:
+            org = self._org(unit, org_ref)
+            if org.report_opt_in == opt_in:
+                return org  # nothing changes, nothing to record
+            changed = replace(org, report_opt_in=opt_in, updated_at=self._clock())
+            unit.update_org(changed)
+            self._event(
+                unit,
+                "org.report_opt_in",
+                f"operator:{actor.id}",
+                org.id,
+                report_opt_in=opt_in,
+                previous=org.report_opt_in,
+            )
+            return changed
+
     def list_orgs(self, actor: Operator, *, status: str | None = None) -> list[Organisation]:
         require(actor, READ_ROLES, "listing organisations")
         wanted = None

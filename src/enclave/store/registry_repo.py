@@ -51,6 +51,7 @@ def _org(row: Row[Any] | Any) -> Organisation:
         updated_at=row.updated_at,
         approved_at=row.approved_at,
         approval_expires_at=row.approval_expires_at,
+        report_opt_in=bool(row.report_opt_in),
     )
 
 
@@ -67,6 +68,7 @@ def _org_values(org: Organisation) -> dict[str, Any]:
         "updated_at": org.updated_at,
         "approved_at": org.approved_at,
         "approval_expires_at": org.approval_expires_at,
+        "report_opt_in": org.report_opt_in,
     }
 
 

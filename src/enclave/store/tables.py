@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -23,9 +24,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    false,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 NAMING = {
@@ -74,7 +75,9 @@ organisations = Table(
     Column("approved_at", UTCDateTime(), nullable=True),
     Column("approval_expires_at", UTCDateTime(), nullable=True),
     # Named in the public transparency report only when the operator opts it in (0007).
-    Column("report_opt_in", Boolean(create_constraint=False), nullable=False, server_default=false()),
+    Column(
+        "report_opt_in", Boolean(create_constraint=False), nullable=False, server_default=false()
+    ),
 )
 
 applications = Table(
@@ -474,6 +477,22 @@ console_sessions = Table(
     Column("ended_at", UTCDateTime(), nullable=True),
 )
 
+# Published transparency reports (0008). The body is the report's JSON document as
+# canonical JSON text, byte for byte what ``digest`` covers; no code path updates or
+# deletes a row (a correction is a new report).
+transparency_reports = Table(
+    "transparency_reports",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("period_from", Date, nullable=False),
+    Column("period_to", Date, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("created_by", String(80), nullable=False),
+    Column("checkpoint_size", BigInteger().with_variant(Integer, "sqlite"), nullable=True),
+    Column("digest", String(80), nullable=False),
+    Column("body", Text, nullable=False),
+)
+
 __all__ = [
     "api_keys",
     "console_sessions",
@@ -500,4 +519,5 @@ __all__ = [
     "operator_tokens",
     "operators",
     "organisations",
+    "transparency_reports",
 ]

@@ -161,6 +161,25 @@ def test_status_changes_suspend_reinstate_revoke(api: Api, registry: RegistrySer
     assert statuses[-3:] == [("suspended", "abuse"), ("approved", "ok"), ("revoked", "left")]
 
 
+def test_report_opt_in_is_set_shown_and_recorded(api: Api) -> None:
+    org = api.approved_org("Acme")
+    assert api.ok("GET", f"/orgs/{org}")["organisation"]["report_opt_in"] is False
+    assert api.ok("PUT", f"/orgs/{org}/report-opt-in", {"opt_in": True})["report_opt_in"] is True
+    assert api.ok("GET", f"/orgs/{org}")["organisation"]["report_opt_in"] is True
+    # Not a boolean, or an unknown field: refused, nothing changes.
+    for bad in ({"opt_in": "yes"}, {"opt_in": 1}, {}, {"opt_in": False, "extra": 1}):
+        assert_problem(api.request("PUT", f"/orgs/{org}/report-opt-in", bad), 422)
+    assert api.ok("GET", f"/orgs/{org}")["organisation"]["report_opt_in"] is True
+    assert_problem(api.request("PUT", "/orgs/nobody/report-opt-in", {"opt_in": True}), 404)
+    api.ok("PUT", f"/orgs/{org}/report-opt-in", {"opt_in": False})
+    changes = [
+        (e["data"]["report_opt_in"], e["actor"])
+        for e in api.ok("GET", f"/events?subject={org}&kind=org.report_opt_in")["items"]
+    ]
+    assert [opt for opt, _ in changes] == [True, False]
+    assert all(actor.startswith("operator:") for _, actor in changes)
+
+
 def test_rejection_and_renewal_application(api: Api) -> None:
     created = api.ok("POST", "/orgs", {"name": "Gamma", "kind": "partner", "tier": "partner"})
     org, app_id = created["organisation"]["id"], created["application"]["id"]
@@ -260,6 +279,7 @@ def test_openapi_document_lists_every_route(api: Api) -> None:
         ("GET", "/orgs"),
         ("GET", "/orgs/{ref}"),
         ("POST", "/orgs/{ref}/status"),
+        ("PUT", "/orgs/{ref}/report-opt-in"),
         ("POST", "/orgs/{ref}/applications"),
         ("GET", "/applications"),
         ("POST", "/applications/{app_id}/decisions"),
@@ -303,6 +323,16 @@ def test_openapi_document_lists_every_route(api: Api) -> None:
         ("POST", "/credits/sweep"),
         ("POST", "/credits/allocations/propose"),
         ("POST", "/credits/allocations/apply"),
+        ("GET", "/sessions"),
+        ("GET", "/sessions/{session_id}"),
+        ("POST", "/sessions/{session_id}/hold"),
+        ("POST", "/sessions/{session_id}/release"),
+        ("POST", "/sessions/{session_id}/terminate"),
+        ("GET", "/alerts"),
+        ("GET", "/alerts/{alert_id}"),
+        ("POST", "/alerts/{alert_id}/ack"),
+        ("POST", "/alerts/{alert_id}/resolve"),
+        ("POST", "/held/{held_id}/decide"),
     }
     schemes = doc["components"]["securitySchemes"]
     assert schemes["operatorToken"] == {

@@ -15,10 +15,13 @@ from typing import Any
 import pytest
 from admin_support import MAX_BODY, Api, Ops, assert_problem, unchanged
 from aiosmtpd.controller import Controller
+from monitor_support import Monitored, record_session
 
 from enclave.config import Settings
 from enclave.config.disclosure import DisclosureConfig
 from enclave.registry import RegistryService
+from enclave.runtime import Runtime
+from enclave.store.monitor_repo import build_monitor
 
 SCHEMAS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "schemas"
 
@@ -64,6 +67,7 @@ class World:
     other_case: str  # a second case, without maintainers
     assets: dict[str, str]  # what each asset route acts on -> asset id (see _assets)
     allocation: dict[str, Any]  # a proposed allocation from pool "oss" (with its digest)
+    monitored: Monitored  # a monitored session of Acme's key with alerts and a held call
 
 
 VECTOR = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"
@@ -127,10 +131,11 @@ def _allocation(api: Api, acme: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def world(api: Api) -> World:
+def world(api: Api, runtime: Runtime, registry: RegistryService) -> World:
     acme = api.approved_org("Acme")
     beta = api.ok("POST", "/orgs", {"name": "Beta", "kind": "partner", "tier": "partner"})
     key = api.ok("POST", "/keys", {"org": acme, "purposes": ["general"]})
+    monitor = build_monitor(runtime.settings, runtime.db)
     submitted = api.ok("POST", "/findings", _finding("CWE-787"))
     case = submitted["case"]["id"]
     vendor = api.ok("POST", f"/cases/{case}/maintainers", {"name": "m", "email": "m@example.org"})
@@ -145,6 +150,7 @@ def world(api: Api) -> World:
         other_case=other,
         assets=_assets(api, acme, beta["organisation"]["id"]),
         allocation=_allocation(api, acme),
+        monitored=record_session(monitor, registry, key["secret"]),
     )
 
 
@@ -228,6 +234,36 @@ MUTATIONS: dict[tuple[str, str], Callable[[World], Request]] = {
     ),
     ("POST", "/credits/sweep"): lambda w: ("/credits/sweep", {}),
     ("POST", "/credits/allocations/apply"): lambda w: ("/credits/allocations/apply", w.allocation),
+    # The monitor's triage (issue 7): the held call is decided before the session's
+    # release would decide it.
+    ("POST", "/alerts/{alert_id}/ack"): lambda w: (
+        f"/alerts/{w.monitored.flagged_alert}/ack",
+        {"note": "looking"},
+    ),
+    ("POST", "/alerts/{alert_id}/resolve"): lambda w: (
+        f"/alerts/{w.monitored.flagged_alert}/resolve",
+        {"resolution": "own lab"},
+    ),
+    ("POST", "/held/{held_id}/decide"): lambda w: (
+        f"/held/{w.monitored.held}/decide",
+        {"decision": "reject", "reason": "not in the plan"},
+    ),
+    ("POST", "/sessions/{session_id}/hold"): lambda w: (
+        f"/sessions/{w.monitored.session}/hold",
+        {"reason": "look closer"},
+    ),
+    ("POST", "/sessions/{session_id}/release"): lambda w: (
+        f"/sessions/{w.monitored.session}/release",
+        {},
+    ),
+    ("POST", "/sessions/{session_id}/terminate"): lambda w: (
+        f"/sessions/{w.monitored.session}/terminate",
+        {"reason": "done"},
+    ),
+    ("PUT", "/orgs/{ref}/report-opt-in"): lambda w: (
+        f"/orgs/{w.acme}/report-opt-in",
+        {"opt_in": True},
+    ),
     ("POST", "/orgs/{ref}/status"): lambda w: (
         f"/orgs/{w.acme}/status",
         {"action": "suspend", "reason": "audit finding"},
@@ -252,6 +288,10 @@ READS: dict[tuple[str, str], Callable[[World], str]] = {
     ("GET", "/credits/grants"): lambda w: "/credits/grants",
     ("GET", "/credits/orgs/{org}"): lambda w: f"/credits/orgs/{w.acme}",
     ("GET", "/credits/check"): lambda w: "/credits/check",
+    ("GET", "/sessions"): lambda w: "/sessions",
+    ("GET", "/sessions/{session_id}"): lambda w: f"/sessions/{w.monitored.session}",
+    ("GET", "/alerts"): lambda w: "/alerts?status=open",
+    ("GET", "/alerts/{alert_id}"): lambda w: f"/alerts/{w.monitored.flagged_alert}",
 }
 # A read made with POST (its body is too large for a query string): every role may propose
 # an allocation, since proposing grants nothing.
@@ -281,6 +321,13 @@ REVIEWER_MAY = {
     ("POST", "/assets/{asset_id}/approve"),
     ("POST", "/assets/{asset_id}/release"),
     ("POST", "/assets/{asset_id}/revoke"),
+    # Admins and reviewers triage the monitor's sessions, alerts and held calls (issue 7).
+    ("POST", "/alerts/{alert_id}/ack"),
+    ("POST", "/alerts/{alert_id}/resolve"),
+    ("POST", "/held/{held_id}/decide"),
+    ("POST", "/sessions/{session_id}/hold"),
+    ("POST", "/sessions/{session_id}/release"),
+    ("POST", "/sessions/{session_id}/terminate"),
 }
 
 

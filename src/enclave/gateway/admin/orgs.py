@@ -11,6 +11,7 @@ from enclave.gateway.admin.requests import (
     ApplicationCreate,
     DecisionIn,
     OrgCreate,
+    ReportOptIn,
     StatusChange,
 )
 from enclave.gateway.admin.views import (
@@ -74,6 +75,13 @@ def change_status(ref: OrgRef, body: StatusChange, actor: Actor, registry: Regis
     """Suspend, reinstate or revoke (admin only); the reason is recorded."""
     org = registry.set_status(actor, ref, _ACTIONS[body.action].value, reason=body.reason)
     return OrgView.of(org)
+
+
+@router.put("/orgs/{ref}/report-opt-in", tags=["organisations"])
+def set_report_opt_in(ref: OrgRef, body: ReportOptIn, actor: Actor, registry: Registry) -> OrgView:
+    """Name the organisation in public transparency reports, or stop (admin only,
+    recorded); otherwise it appears there only inside counts."""
+    return OrgView.of(registry.set_report_opt_in(actor, ref, opt_in=body.opt_in))
 
 
 @router.post("/orgs/{ref}/applications", status_code=201, tags=["vetting"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from enclave.registry import Evidence, KeyLimits, OrgKind, Role
 
@@ -57,6 +57,12 @@ class StatusChange(Body):
 
     action: Literal["suspend", "reinstate", "revoke"]
     reason: Reason
+
+
+class ReportOptIn(Body):
+    """Whether the organisation is named in public transparency reports."""
+
+    opt_in: StrictBool
 
 
 class ApplicationCreate(Body):

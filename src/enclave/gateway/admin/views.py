@@ -62,6 +62,7 @@ class OrgView(View):
     updated_at: datetime
     approved_at: datetime | None
     approval_expires_at: datetime | None
+    report_opt_in: bool  # named in public transparency reports (docs/transparency.md)
 
     @classmethod
     def of(cls, org: Organisation) -> OrgView:
@@ -77,6 +78,7 @@ class OrgView(View):
             updated_at=org.updated_at,
             approved_at=org.approved_at,
             approval_expires_at=org.approval_expires_at,
+            report_opt_in=org.report_opt_in,
         )
 
 
