@@ -10,6 +10,10 @@ from sqlalchemy import Connection, insert, select
 from enclave.events import Event, StoredEvent, canonical_json
 from enclave.store.tables import events
 
+# Built once: a statement made per call (insert().values(...)) is compiled, or at least
+# cache-keyed, on every execution; this one is a parameter set away from the driver.
+_APPEND = insert(events).returning(events.c.seq)
+
 
 def _row(event: Event) -> dict[str, object]:
     return {
@@ -26,7 +30,7 @@ class SqlEvents:
         self._conn = conn
 
     def append(self, event: Event) -> int:
-        result = self._conn.execute(insert(events).values(**_row(event)).returning(events.c.seq))
+        result = self._conn.execute(_APPEND, _row(event))
         return int(result.scalar_one())
 
     def append_many(self, batch: Sequence[Event]) -> None:
