@@ -5,7 +5,6 @@ four-eyes, revoke; every failure a clear message and exit code."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cli_support import clean_env
 from enclave.cli.main import app
 from enclave.config import load_settings
 from enclave.runtime import Runtime, open_runtime
@@ -32,20 +32,13 @@ class Cli:
 
 @pytest.fixture
 def world(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    env = {
-        "ENCLAVE_DATABASE_URL": db_url,
-        "ENCLAVE_STATE_DIR": str(tmp_path / "state"),
+    extra = {
         "ENCLAVE_ASSETS__GIT_PROTOCOLS": '["file"]',
         # Nothing listens here: DNS-based checks fail fast with a clear outcome.
         "ENCLAVE_ASSETS__RESOLVERS": '["127.0.0.1:9"]',
         "ENCLAVE_ASSETS__TIMEOUT_SECONDS": "0.5",
     }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
+    env = clean_env(monkeypatch, tmp_path, db_url, extra=extra)
     assert Cli()("init")[0] == 0
     rt = open_runtime(load_settings(environ=env))
     reg = rt.registry

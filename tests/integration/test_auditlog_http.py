@@ -3,8 +3,6 @@ background integrator), on SQLite and PostgreSQL; and a witness following it by 
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from auditlog_world import World
 from typer.testing import CliRunner
 
@@ -35,18 +32,7 @@ from enclave.registry import RegistryService
 from enclave.runtime import Runtime
 from enclave.store import Database
 from enclave.store.auditlog_repo import SqlAuditLog
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets)
-        finally:
-            self.ready.set()
+from serving import serve
 
 
 @dataclass
@@ -72,25 +58,9 @@ def served(db: Database, settings: Settings, registry: RegistryService) -> Itera
     ensure_signing_key(settings.log_key_path, settings.log_origin)
     signer = load_signer(settings.log_key_path)
     app = build_app(Runtime(settings=settings, db=db, registry=registry))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = _Server(uvicorn.Config(app, log_config=None, access_log=False, ws="none"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert server.ready.wait(timeout=30) and server.started, "uvicorn did not start"
-        host, port = sock.getsockname()
-        url = f"http://{host}:{port}"
-        world = World(
-            db=db, signer=signer, log=AuditLog(store=SqlAuditLog(db.engine), signer=signer)
-        )
-        with httpx.Client(base_url=url, timeout=30) as http:
-            yield Served(url=url, http=http, world=world)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    world = World(db=db, signer=signer, log=AuditLog(store=SqlAuditLog(db.engine), signer=signer))
+    with serve(app, lifespan="auto") as url, httpx.Client(base_url=url, timeout=30) as http:
+        yield Served(url=url, http=http, world=world)
 
 
 def test_tiles_follow_the_background_integrator(served: Served) -> None:

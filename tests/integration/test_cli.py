@@ -8,14 +8,12 @@ cost per invocation.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cli_support import Result, clean_env, run_cli
 from enclave.cli.main import app
 from enclave.config import Settings, load_settings
 from enclave.registry import CredentialError
@@ -37,16 +36,7 @@ Env = dict[str, str]
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     """A clean environment: only our ENCLAVE_* variables, cwd without an enclave.toml."""
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    values = {"ENCLAVE_DATABASE_URL": db_url, "ENCLAVE_STATE_DIR": str(tmp_path / "state")}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return values
+    return clean_env(monkeypatch, tmp_path, db_url, cwd=tmp_path / "cwd")
 
 
 def _subprocess(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
@@ -63,19 +53,8 @@ def _subprocess(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
 def _invoke(*args: str, extra_env: Env | None = None) -> Result:
-    result = CliRunner().invoke(app, list(args), env=extra_env, catch_exceptions=False)
-    return Result(result.exit_code, result.stdout, result.stderr)
+    return run_cli(*args, env=extra_env)
 
 
 @pytest.fixture

@@ -4,14 +4,11 @@ PostgreSQL. The routes are mounted here as the composition root will mount them
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from enclave.config import Settings
 from enclave.gateway.admin import build_admin_app
@@ -19,20 +16,9 @@ from enclave.gateway.admin.credits import router as credits_router
 from enclave.registry import Operator, RegistryService
 from enclave.store import Database
 from enclave.store.ledger_repo import open_credits
+from serving import serve
 
 M = 1_000_000
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets)
-        finally:
-            self.ready.set()
 
 
 @pytest.fixture
@@ -50,21 +36,8 @@ def api(
     app.state.credits = credits
     app.include_router(credits_router)
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert server.ready.wait(timeout=30) and server.started
-        host, port = sock.getsockname()
-        with httpx.Client(base_url=f"http://{host}:{port}/credits", timeout=30) as http:
-            yield http, tokens
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serve(app) as url, httpx.Client(base_url=f"{url}/credits", timeout=30) as http:
+        yield http, tokens
 
 
 def _auth(tokens: dict[str, str], who: str = "admin") -> dict[str, str]:

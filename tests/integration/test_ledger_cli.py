@@ -3,18 +3,15 @@ in-process with typer's CliRunner (the same code below `main()` as the console s
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
-from typer.testing import CliRunner
 
-from enclave.cli.main import app
+from cli_support import clean_env
+from cli_support import run_cli as cli
 from enclave.config import load_settings
 from enclave.runtime import Runtime, open_runtime
 from enclave.store.tables import ledger_accounts
@@ -22,34 +19,11 @@ from enclave.store.tables import ledger_accounts
 M = 1_000_000
 
 
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-def cli(*args: str, stdin: str | None = None) -> Result:
-    result = CliRunner().invoke(app, list(args), input=stdin, catch_exceptions=False)
-    return Result(result.exit_code, result.stdout, result.stderr)
-
-
 @pytest.fixture
 def rt(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     """Initialised by the CLI; `curl` and `zlib` approved maintainers; `bigco` a partner;
     a reviewer `rev`."""
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    env = {"ENCLAVE_DATABASE_URL": db_url, "ENCLAVE_STATE_DIR": str(tmp_path / "state")}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
+    env = clean_env(monkeypatch, tmp_path, db_url, cwd=tmp_path / "cwd")
     assert cli("init").code == 0
     runtime = open_runtime(load_settings(environ=env))
     reg = runtime.registry

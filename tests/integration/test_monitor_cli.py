@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from cli_support import clean_env
 from enclave.cli.main import app
 from enclave.config import load_settings
 from enclave.monitor import ToolCall
@@ -111,12 +111,7 @@ def test_eval_and_rules_listings(tmp_path: Path) -> None:
 @pytest.fixture
 def recorded(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """An initialised Enclave with one partner session that raised alerts and a held call."""
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ENCLAVE_DATABASE_URL", db_url)
-    monkeypatch.setenv("ENCLAVE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.chdir(tmp_path)
+    clean_env(monkeypatch, tmp_path, db_url)
     assert invoke("init").exit_code == 0
     settings = load_settings()
     rt = open_runtime(settings)

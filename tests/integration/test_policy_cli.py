@@ -9,14 +9,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from enclave.cli.main import app
+from cli_support import Result, clean_env, run_cli
 from enclave.config import load_settings
 from enclave.policy.reload import PID_FILE
 from enclave.registry import ApiKey
@@ -25,41 +22,19 @@ from enclave.runtime import open_runtime
 ACCESS_LINE_PURPOSE_FORBID = "access.cedar:26"
 
 
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
 Cli = Callable[..., Result]
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    values = {
-        "ENCLAVE_DATABASE_URL": f"sqlite:///{tmp_path / 'enclave.db'}",
-        "ENCLAVE_STATE_DIR": str(tmp_path / "state"),
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return values
+    db_url = f"sqlite:///{tmp_path / 'enclave.db'}"
+    return clean_env(monkeypatch, tmp_path, db_url, cwd=tmp_path / "cwd")
 
 
 @pytest.fixture
 def cli(env: dict[str, str]) -> Cli:
     def invoke(*args: str, extra_env: dict[str, str] | None = None) -> Result:
-        done = CliRunner().invoke(app, list(args), env=extra_env, catch_exceptions=False)
-        return Result(done.exit_code, done.stdout, done.stderr)
+        return run_cli(*args, env=extra_env)
 
     assert invoke("init").code == 0
     return invoke

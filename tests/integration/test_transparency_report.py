@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,10 +16,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
+from cli_support import clean_env
+from cli_support import run_cli as cli
 from enclave.app import build_app
-from enclave.cli.main import app
 from enclave.clock import utcnow
 from enclave.config import load_settings
 from enclave.gateway.call import Call
@@ -34,21 +33,6 @@ from enclave.store.ledger_repo import open_credits
 M = 1_000_000
 HOSTILE = "<img src=x onerror=alert(1)>Quiet|Partner **Ltd**"
 VECTOR = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-def cli(*args: str) -> Result:
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    return Result(result.exit_code, result.stdout, result.stderr)
 
 
 @dataclass
@@ -78,19 +62,10 @@ def _record(rt: Runtime, principal: Principal | None, purpose: str, *, blocked: 
 
 @pytest.fixture
 def world(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    env = {
-        "ENCLAVE_DATABASE_URL": db_url,
-        "ENCLAVE_STATE_DIR": str(tmp_path / "state"),
-        "ENCLAVE_DISCLOSURE__SCHEMA_DIR": str(
-            Path(__file__).resolve().parents[2].parent / "shared" / "data" / "schemas"
-        ),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
+    schemas = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "schemas"
+    env = clean_env(
+        monkeypatch, tmp_path, db_url, extra={"ENCLAVE_DISCLOSURE__SCHEMA_DIR": str(schemas)}
+    )
     assert cli("init").code == 0
     rt = open_runtime(load_settings(environ=env))
     reg = rt.registry

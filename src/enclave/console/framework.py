@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
@@ -23,7 +23,7 @@ from starlette.datastructures import FormData
 
 from enclave.config import Settings
 from enclave.console.accounts import ConsoleAccounts, SignedIn
-from enclave.errors import InputError
+from enclave.errors import ConfigError, InputError
 from enclave.monitor import MonitorService
 from enclave.registry import Operator, RegistryService
 
@@ -59,6 +59,17 @@ def signed_in(request: Request) -> SignedIn:
 
 
 Who = Annotated[SignedIn, Depends(signed_in)]
+
+S = TypeVar("S")
+
+
+def extra(request: Request, name: str, kind: type[S], what: str) -> S:
+    """The service a later page added to ``Console.extra`` under ``name``; a ConfigError
+    when this console was started without it (``what`` names it in the message)."""
+    found = console(request).extra.get(name)
+    if not isinstance(found, kind):
+        raise ConfigError(f"this console was started without {what}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -188,6 +199,7 @@ __all__ = [
     "Posted",
     "Who",
     "console",
+    "extra",
     "posted",
     "redirect",
     "render",

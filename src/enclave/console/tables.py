@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from enclave.errors import InputError
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Enum)
 
 PAGE_SIZES = (10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
@@ -75,6 +77,20 @@ def _int(params: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def enum_filter(raw: str | None, kind: type[E], what: str) -> E | None:
+    """A filter from the query string: None when absent or empty, else one of ``kind``'s
+    values (an InputError naming ``what`` and the values otherwise)."""
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise InputError(
+            f"unknown {what} {raw[:40]!r}",
+            hint=f"one of {', '.join(str(k.value) for k in kind)}",
+        ) from None
+
+
 def paginate(
     rows: Sequence[T],
     params: Mapping[str, str],
@@ -120,4 +136,4 @@ def paginate(
     )
 
 
-__all__ = ["PAGE_SIZES", "Column", "TableView", "paginate", "text_key"]
+__all__ = ["PAGE_SIZES", "Column", "TableView", "enum_filter", "paginate", "text_key"]

@@ -1,17 +1,14 @@
-"""Helpers for the admin API tests: the live server, an API client, problem assertions."""
+"""Helpers for the admin API tests: an API client, problem assertions (the live server is
+tests/serving.py's)."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from enclave.registry import Operator, RegistryService
 
@@ -19,43 +16,6 @@ PREFIX = "/admin/v1"
 MAX_BODY = 16 * 1024  # small, so that the size tests send little
 KEY_PATTERN = r"^enc_[a-z2-9]{12}_[A-Za-z0-9_-]{43}$"
 TOKEN_PATTERN = r"^eop_[a-z2-9]{12}_[A-Za-z0-9_-]{43}$"
-
-
-class SwappableApp:
-    """The session server's app: forwards to whichever app the current test mounted."""
-
-    def __init__(self) -> None:
-        self.target: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None, "no app mounted for this test"
-        await self.target(scope, receive, send)
-
-
-class ReadyServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets)
-        finally:
-            self.ready.set()  # also on failure, so the waiter wakes and reports it
-
-
-@dataclass
-class LiveServer:
-    url: str
-    app: SwappableApp
-
-    @contextmanager
-    def mounted(self, app: ASGIApp) -> Iterator[str]:
-        self.app.target = app
-        try:
-            yield self.url
-        finally:
-            self.app.target = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from admin_support import PREFIX, LiveServer, assert_problem
+from admin_support import PREFIX, assert_problem
 
 from enclave.app import build_app
 from enclave.config import load_settings
@@ -21,6 +21,7 @@ from enclave.errors import StoreError
 from enclave.registry import RegistryService, RegistryUnit
 from enclave.runtime import Runtime
 from enclave.store import Database
+from serving import LiveServer
 
 TOKEN = "eop_abcdefghijkm_" + "A" * 43
 

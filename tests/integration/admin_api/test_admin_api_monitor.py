@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from admin_support import Api, LiveServer, Ops, assert_problem, unchanged
+from admin_support import Api, Ops, assert_problem, unchanged
 from monitor_support import Monitored, record_session
 
 from enclave.app import build_app
@@ -16,6 +16,7 @@ from enclave.monitor import MonitorService
 from enclave.registry import RegistryService
 from enclave.runtime import Runtime
 from enclave.store.monitor_repo import build_monitor
+from serving import LiveServer
 
 
 @pytest.fixture

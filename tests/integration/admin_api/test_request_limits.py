@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from admin_support import LiveServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,6 +23,7 @@ from starlette.types import ASGIApp, Message, Scope
 from enclave.errors import EnclaveError
 from enclave.gateway import problems
 from enclave.gateway.limits import RequestLimits, by_path_prefix
+from serving import LiveServer
 
 LIMIT = 4096
 DEPTH = 8

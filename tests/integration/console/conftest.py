@@ -1,18 +1,16 @@
-"""Fixtures for the console over real HTTP: one uvicorn server per test session, each
-test's app (``enclave.app.build_app`` over that test's database) mounted into it. Every
-test that uses them runs on SQLite and on PostgreSQL (the ``db`` fixture)."""
+"""Fixtures for the console over real HTTP: each test's app (``enclave.app.build_app`` over
+that test's database) mounted into the session's uvicorn server (``live_server``,
+tests/integration/conftest.py). Every test that uses them runs on SQLite and on PostgreSQL
+(the ``db`` fixture)."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
-from console_support import PASSWORD, ConsoleClient, LiveServer, ReadyServer, SignIn, SwappableApp
+from console_support import PASSWORD, ConsoleClient, SignIn
 
 from enclave.app import build_app
 from enclave.assets import AssetService
@@ -22,28 +20,9 @@ from enclave.registry import Operator, RegistryService
 from enclave.runtime import Runtime
 from enclave.store import Database
 from enclave.store.console_repo import SqlConsoleStore
+from serving import LiveServer
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-
-
-@pytest.fixture(scope="session")
-def console_server() -> Iterator[LiveServer]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    swappable = SwappableApp()
-    config = uvicorn.Config(swappable, log_config=None, access_log=False, lifespan="off", ws="none")
-    server = ReadyServer(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert server.ready.wait(timeout=30) and server.started, "uvicorn did not start"
-        host, port = sock.getsockname()
-        yield LiveServer(url=f"http://{host}:{port}", app=swappable)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 @pytest.fixture
@@ -84,9 +63,9 @@ def runtime(
 
 @pytest.fixture
 def console_url(
-    console_server: LiveServer, runtime: Runtime, operators: dict[str, Operator]
+    live_server: LiveServer, runtime: Runtime, operators: dict[str, Operator]
 ) -> Iterator[str]:
-    with console_server.mounted(build_app(runtime)) as url:
+    with live_server.mounted(build_app(runtime)) as url:
         yield url
 
 

@@ -16,59 +16,16 @@ from __future__ import annotations
 
 import html
 import re
-import socket
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
+
+from enclave.registry import Operator, Organisation, RegistryService
 
 PREFIX = "/console"
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
-
-
-class SwappableApp:
-    """The session server's app: forwards to whichever app the current test mounted
-    (as tests/integration/admin_api/admin_support.py; each test folder is its own
-    import root, so the few lines are repeated rather than imported across folders)."""
-
-    def __init__(self) -> None:
-        self.target: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.target is not None, "no app mounted for this test"
-        await self.target(scope, receive, send)
-
-
-class ReadyServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets)
-        finally:
-            self.ready.set()
-
-
-@dataclass
-class LiveServer:
-    url: str
-    app: SwappableApp
-
-    @contextmanager
-    def mounted(self, app: ASGIApp) -> Iterator[str]:
-        self.app.target = app
-        try:
-            yield self.url
-        finally:
-            self.app.target = None
 
 
 def csrf_of(html: str) -> str:
@@ -137,6 +94,16 @@ class ConsoleClient:
 
 
 SignIn = Callable[[str], ConsoleClient]
+
+
+def approved(
+    registry: RegistryService, ops: dict[str, Operator], name: str, kind: str = "maintainer"
+) -> Organisation:
+    """An organisation (tier = kind) created by root and approved by rev-a and rev-b."""
+    _, application = registry.create_org(ops["root"], name=name, kind=kind, tier=kind)
+    for reviewer in ("rev-a", "rev-b"):
+        _, org = registry.decide(ops[reviewer], application.id, decision="approve", reason="ok")
+    return org
 
 
 def error_message(response: httpx.Response) -> str:

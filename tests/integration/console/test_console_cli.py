@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from enclave.cli.main import app
+from cli_support import Result, clean_env, run_cli
 from enclave.config import load_settings
 from enclave.console import build_accounts
 from enclave.console.accounts import SignInFailed
@@ -19,19 +17,14 @@ GOOD = "a long enough passphrase"
 
 
 def invoke(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), input=input, catch_exceptions=False)
+    return run_cli(*args, stdin=input)
 
 
 @pytest.fixture
 def initialised(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    for name in list(os.environ):
-        if name.startswith("ENCLAVE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ENCLAVE_DATABASE_URL", db_url)
-    monkeypatch.setenv("ENCLAVE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.chdir(tmp_path)
-    assert invoke("init").exit_code == 0
-    assert invoke("operator", "create", "--name", "rev", "--role", "reviewer").exit_code == 0
+    clean_env(monkeypatch, tmp_path, db_url)
+    assert invoke("init").code == 0
+    assert invoke("operator", "create", "--name", "rev", "--role", "reviewer").code == 0
     rt = open_runtime(load_settings())
     yield rt
     rt.close()
@@ -39,7 +32,7 @@ def initialised(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_set_password_from_stdin_then_sign_in(initialised: Runtime) -> None:
     done = invoke("operator", "set-password", "rev", "--password-stdin", input=GOOD + "\n")
-    assert done.exit_code == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert "Console password set for rev" in done.stdout and GOOD not in done.stdout
     accounts = build_accounts(initialised.settings, initialised.db, clock=initialised.registry.now)
     assert accounts.sign_in("rev", GOOD).signed.operator.name == "rev"
@@ -53,7 +46,7 @@ def test_set_password_from_stdin_then_sign_in(initialised: Runtime) -> None:
 
 def test_set_password_prompts_twice(initialised: Runtime) -> None:
     done = invoke("operator", "set-password", "rev", input=f"{GOOD}\n{GOOD}\n")
-    assert done.exit_code == 0, done.stderr
+    assert done.code == 0, done.stderr
     assert done.stdout.count("console password") >= 1 and GOOD not in done.stdout
 
 
@@ -72,7 +65,7 @@ def test_set_password_refusals_change_nothing(
     root = initialised.registry.operator_for_cli(None)
     before = initialised.registry.list_events(root, limit=1000)
     refused = invoke("operator", "set-password", *args, "--password-stdin", input=password + "\n")
-    assert refused.exit_code == code and message in refused.stderr, refused.stderr
+    assert refused.code == code and message in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
     assert initialised.registry.list_events(root, limit=1000) == before
 
@@ -81,4 +74,4 @@ def test_an_operator_may_set_its_own_password(initialised: Runtime) -> None:
     done = invoke(
         "operator", "set-password", "rev", "--as", "rev", "--password-stdin", input=GOOD + "\n"
     )
-    assert done.exit_code == 0, done.stderr
+    assert done.code == 0, done.stderr

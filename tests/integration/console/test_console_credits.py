@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
-from console_support import SignIn, error_message
+from console_support import SignIn, approved, error_message
 
 from enclave.config import Settings
 from enclave.ledger import CreditsService
@@ -18,15 +20,6 @@ from enclave.store import Database
 from enclave.store.ledger_repo import open_credits
 
 M = 1_000_000
-
-
-def _approved(registry: RegistryService, ops: dict[str, Operator], name: str) -> Organisation:
-    _, application = registry.create_org(
-        ops["root"], name=name, kind="maintainer", tier="maintainer"
-    )
-    for reviewer in ("rev-a", "rev-b"):
-        _, org = registry.decide(ops[reviewer], application.id, decision="approve", reason="ok")
-    return org
 
 
 @pytest.fixture
@@ -40,7 +33,7 @@ def seeded(
 ) -> dict[str, Organisation]:
     """Pool oss funded with 1000 credits; curl granted 250 of them (expiring), zlib none."""
     root = operators["root"]
-    orgs = {name: _approved(registry, operators, name) for name in ("curl", "zlib")}
+    orgs = {name: approved(registry, operators, name) for name in ("curl", "zlib")}
     ledger.fund(root, pool="oss", amount=1000 * M, create=True)
     ledger.grant(root, pool="oss", org="curl", amount=250 * M, expires_at=None, memo="first")
     return orgs
@@ -50,6 +43,22 @@ def _state(ledger: CreditsService, actor: Operator) -> tuple[object, ...]:
     """Everything the credits actions could change: balances and grants."""
     accounts = tuple((a.id, a.balance) for a in ledger.accounts(actor))
     return accounts, len(ledger.grants(actor))
+
+
+Unchanged = Callable[[], AbstractContextManager[None]]
+
+
+@pytest.fixture
+def unchanged(ledger: CreditsService, operators: dict[str, Operator]) -> Unchanged:
+    """``with unchanged():`` asserts that the block changed no balance and no grant."""
+
+    @contextmanager
+    def check() -> Iterator[None]:
+        before = _state(ledger, operators["root"])
+        yield
+        assert _state(ledger, operators["root"]) == before
+
+    return check
 
 
 def test_pages_show_balances_pools_and_grants(
@@ -111,37 +120,33 @@ def test_admin_funds_and_grants_through_the_ledger(
 def test_auditor_cannot_fund_or_grant(
     signed: SignIn,
     seeded: dict[str, Organisation],
-    ledger: CreditsService,
-    operators: dict[str, Operator],
+    unchanged: Unchanged,
 ) -> None:
-    before = _state(ledger, operators["root"])
-    auditor = signed("auditor")
-    assert "Fund a pool" not in auditor.get("/credits/pools").text  # no forms offered
-    fund = auditor.post("/credits/fund", {"pool": "oss", "amount": "5"}, confirm=True)
-    assert fund.status_code == 403, fund.text
-    grant = auditor.post(
-        "/credits/grant", {"org": seeded["zlib"].id, "pool": "oss", "amount": "5"}, confirm=True
-    )
-    assert grant.status_code == 403, grant.text
-    assert "admin" in error_message(grant).lower() or "not allowed" in error_message(grant)
-    assert _state(ledger, operators["root"]) == before
+    with unchanged():
+        auditor = signed("auditor")
+        assert "Fund a pool" not in auditor.get("/credits/pools").text  # no forms offered
+        fund = auditor.post("/credits/fund", {"pool": "oss", "amount": "5"}, confirm=True)
+        assert fund.status_code == 403, fund.text
+        grant = auditor.post(
+            "/credits/grant", {"org": seeded["zlib"].id, "pool": "oss", "amount": "5"}, confirm=True
+        )
+        assert grant.status_code == 403, grant.text
+        assert "admin" in error_message(grant).lower() or "not allowed" in error_message(grant)
 
 
 def test_actions_need_csrf_and_confirmation(
     signed: SignIn,
     seeded: dict[str, Organisation],
-    ledger: CreditsService,
-    operators: dict[str, Operator],
+    unchanged: Unchanged,
 ) -> None:
-    before = _state(ledger, operators["root"])
-    root = signed("root")
-    form = {"pool": "oss", "amount": "5"}
-    assert root.post("/credits/fund", form, confirm=True, csrf="").status_code == 403
-    assert root.post("/credits/fund", form, confirm=True, csrf="forged").status_code == 403
-    unconfirmed = root.post("/credits/fund", form)
-    assert unconfirmed.status_code == 400
-    assert "confirmation" in error_message(unconfirmed)
-    assert _state(ledger, operators["root"]) == before
+    with unchanged():
+        root = signed("root")
+        form = {"pool": "oss", "amount": "5"}
+        assert root.post("/credits/fund", form, confirm=True, csrf="").status_code == 403
+        assert root.post("/credits/fund", form, confirm=True, csrf="forged").status_code == 403
+        unconfirmed = root.post("/credits/fund", form)
+        assert unconfirmed.status_code == 400
+        assert "confirmation" in error_message(unconfirmed)
 
 
 @pytest.mark.parametrize(
@@ -162,30 +167,26 @@ def test_actions_need_csrf_and_confirmation(
 def test_bad_input_is_a_400_page_and_changes_nothing(
     signed: SignIn,
     seeded: dict[str, Organisation],
-    ledger: CreditsService,
-    operators: dict[str, Operator],
+    unchanged: Unchanged,
     path: str,
     form: dict[str, str],
     words: str,
 ) -> None:
-    before = _state(ledger, operators["root"])
-    response = signed("root").post(path, form, confirm=True)
-    assert response.status_code == 400, response.text
-    assert response.headers["content-type"].startswith("text/html")
-    assert words in html.unescape(error_message(response))
-    assert _state(ledger, operators["root"]) == before
+    with unchanged():
+        response = signed("root").post(path, form, confirm=True)
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"].startswith("text/html")
+        assert words in html.unescape(error_message(response))
 
 
 def test_overdrawn_pool_is_refused_and_changes_nothing(
     signed: SignIn,
     seeded: dict[str, Organisation],
-    ledger: CreditsService,
-    operators: dict[str, Operator],
+    unchanged: Unchanged,
 ) -> None:
-    before = _state(ledger, operators["root"])
-    response = signed("root").post(
-        "/credits/grant", {"org": "zlib", "pool": "oss", "amount": "100000"}, confirm=True
-    )
-    assert response.status_code == 402, response.text  # InsufficientCredits' own status
-    assert "pool oss has 750 credits; the grant needs 100,000" in error_message(response)
-    assert _state(ledger, operators["root"]) == before
+    with unchanged():
+        response = signed("root").post(
+            "/credits/grant", {"org": "zlib", "pool": "oss", "amount": "100000"}, confirm=True
+        )
+        assert response.status_code == 402, response.text  # InsufficientCredits' own status
+        assert "pool oss has 750 credits; the grant needs 100,000" in error_message(response)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import html
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 from console_support import SignIn, error_message
@@ -82,8 +84,25 @@ def cases(
     return ids
 
 
-def _snapshot(service: DisclosureService, actor: Operator, case_id: str) -> tuple[object, ...]:
-    return service.overview(actor, case_id), len(service.timeline(actor, case_id))
+Unchanged = Callable[[str], AbstractContextManager[None]]
+
+
+@pytest.fixture
+def unchanged(service: DisclosureService, operators: dict[str, Operator]) -> Unchanged:
+    """``with unchanged(case_id):`` asserts that the block changed neither the case nor its
+    timeline."""
+    root = operators["root"]
+
+    def state(case_id: str) -> tuple[object, ...]:
+        return service.overview(root, case_id), len(service.timeline(root, case_id))
+
+    @contextmanager
+    def check(case_id: str) -> Iterator[None]:
+        before = state(case_id)
+        yield
+        assert state(case_id) == before
+
+    return check
 
 
 def test_cases_list_shows_deadline_states(signed: SignIn, cases: dict[str, str]) -> None:
@@ -167,19 +186,17 @@ def test_admin_grants_grace_and_closes_a_case(
 def test_auditor_cannot_coordinate(
     signed: SignIn,
     cases: dict[str, str],
-    service: DisclosureService,
-    operators: dict[str, Operator],
+    unchanged: Unchanged,
 ) -> None:
-    before = _snapshot(service, operators["root"], cases["soon"])
-    auditor = signed("auditor")
-    assert "Grant the grace period" not in auditor.get(f"/disclosure/{cases['soon']}").text
-    grace = auditor.post(f"/disclosure/{cases['soon']}/grace", {"reason": "r"}, confirm=True)
-    assert grace.status_code == 403, grace.text
-    close = auditor.post(
-        f"/disclosure/{cases['soon']}/close", {"state": "invalid", "reason": "r"}, confirm=True
-    )
-    assert close.status_code == 403, close.text
-    assert _snapshot(service, operators["root"], cases["soon"]) == before
+    with unchanged(cases["soon"]):
+        auditor = signed("auditor")
+        assert "Grant the grace period" not in auditor.get(f"/disclosure/{cases['soon']}").text
+        grace = auditor.post(f"/disclosure/{cases['soon']}/grace", {"reason": "r"}, confirm=True)
+        assert grace.status_code == 403, grace.text
+        close = auditor.post(
+            f"/disclosure/{cases['soon']}/close", {"state": "invalid", "reason": "r"}, confirm=True
+        )
+        assert close.status_code == 403, close.text
 
 
 @pytest.mark.parametrize(
@@ -195,40 +212,37 @@ def test_auditor_cannot_coordinate(
 def test_bad_input_is_a_400_page_and_changes_nothing(
     signed: SignIn,
     cases: dict[str, str],
-    service: DisclosureService,
-    operators: dict[str, Operator],
+    unchanged: Unchanged,
     action: str,
     form: dict[str, str],
     confirm: bool,
     status: int,
     words: str,
 ) -> None:
-    before = _snapshot(service, operators["root"], cases["soon"])
-    response = signed("root").post(f"/disclosure/{cases['soon']}/{action}", form, confirm=confirm)
-    assert response.status_code == status, response.text
-    assert words in html.unescape(error_message(response))
-    assert _snapshot(service, operators["root"], cases["soon"]) == before
+    with unchanged(cases["soon"]):
+        response = signed("root").post(
+            f"/disclosure/{cases['soon']}/{action}", form, confirm=confirm
+        )
+        assert response.status_code == status, response.text
+        assert words in html.unescape(error_message(response))
 
 
 def test_refusals_of_the_service_change_nothing(
     signed: SignIn,
     cases: dict[str, str],
-    service: DisclosureService,
-    operators: dict[str, Operator],
+    unchanged: Unchanged,
 ) -> None:
     root = signed("root")
     # No CSRF token: refused before the service is asked.
-    before = _snapshot(service, operators["root"], cases["soon"])
-    no_csrf = root.post(
-        f"/disclosure/{cases['soon']}/grace", {"reason": "r"}, confirm=True, csrf=""
-    )
-    assert no_csrf.status_code == 403
-    assert _snapshot(service, operators["root"], cases["soon"]) == before
+    with unchanged(cases["soon"]):
+        no_csrf = root.post(
+            f"/disclosure/{cases['soon']}/grace", {"reason": "r"}, confirm=True, csrf=""
+        )
+        assert no_csrf.status_code == 403
     # Past its deadline a case gets no grace period; a case without one cannot get one.
     for name in ("overdue", "triage"):
-        before = _snapshot(service, operators["root"], cases[name])
-        response = root.post(f"/disclosure/{cases[name]}/grace", {"reason": "r"}, confirm=True)
-        assert response.status_code in (400, 409), response.text
-        assert _snapshot(service, operators["root"], cases[name]) == before
+        with unchanged(cases[name]):
+            response = root.post(f"/disclosure/{cases[name]}/grace", {"reason": "r"}, confirm=True)
+            assert response.status_code in (400, 409), response.text
     missing = root.post("/disclosure/case_nope/grace", {"reason": "r"}, confirm=True)
     assert missing.status_code == 404

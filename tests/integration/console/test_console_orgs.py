@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from console_support import SignIn, error_message
+from console_support import SignIn, approved, error_message
 
 from enclave.registry import Operator, RegistryService
 
@@ -124,9 +124,7 @@ def test_issue_a_key_shows_the_secret_once_and_revoke_needs_confirmation(
     signed: SignIn, registry: RegistryService, operators: dict[str, Operator]
 ) -> None:
     root_op = operators["root"]
-    org_id, app_id = new_org(registry, root_op)
-    registry.decide(operators["rev-a"], app_id, decision="approve", reason="a")
-    registry.decide(operators["rev-b"], app_id, decision="approve", reason="b")
+    org_id = approved(registry, operators, "Acme", kind="partner").id
     root = signed("root")
     assert org_id in root.get("/keys/new").text
     issued = root.post(
@@ -163,9 +161,7 @@ def test_key_forms_refuse_bad_input_and_other_roles(
     signed: SignIn, registry: RegistryService, operators: dict[str, Operator]
 ) -> None:
     root_op = operators["root"]
-    org_id, app_id = new_org(registry, root_op)
-    registry.decide(operators["rev-a"], app_id, decision="approve", reason="a")
-    registry.decide(operators["rev-b"], app_id, decision="approve", reason="b")
+    org_id = approved(registry, operators, "Acme", kind="partner").id
     reviewer, root = signed("rev-a"), signed("root")
     before = snapshot(registry, root_op)
     denied = reviewer.post("/keys", {"org": org_id, "purpose": "remediation"})

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from console_support import ConsoleClient, SignIn, error_message
+from console_support import ConsoleClient, SignIn, approved, error_message
 
-from enclave.registry import Operator, Organisation, RegistryService
+from enclave.registry import Operator, RegistryService
 from enclave.reports import Published, ReportService
 from enclave.store import Database
 from enclave.store.reports_repo import SqlReportStore
@@ -36,15 +36,6 @@ def kinds(registry: RegistryService, actor: Operator) -> list[str]:
 def public(client: ConsoleClient, path: str) -> httpx.Response:
     """A GET outside /console, as anyone on the internet would send it."""
     return client.http.get(path)
-
-
-def approved(registry: RegistryService, ops: dict[str, Operator], name: str) -> Organisation:
-    _, application = registry.create_org(
-        ops["root"], name=name, kind="maintainer", tier="maintainer"
-    )
-    for reviewer in ("rev-a", "rev-b"):
-        _, org = registry.decide(ops[reviewer], application.id, decision="approve", reason="ok")
-    return org
 
 
 def test_publish_through_the_console_and_read_it_publicly(

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from enclave.console.framework import Posted, Who, console, redirect, render
-from enclave.console.tables import Column, paginate
-from enclave.errors import InputError
+from enclave.console.tables import Column, enum_filter, paginate
 from enclave.monitor import Alert, AlertStatus
 
 router = APIRouter()
@@ -27,21 +26,9 @@ ALERT_COLUMNS: tuple[Column[Alert], ...] = (
 STATUSES = (("", "any status"), *((s.value, s.value) for s in AlertStatus))
 
 
-def status_param(value: str | None) -> AlertStatus | None:
-    if not value:
-        return None
-    try:
-        return AlertStatus(value)
-    except ValueError:
-        raise InputError(
-            f"unknown alert status {value[:40]!r}",
-            hint=f"one of {', '.join(s.value for s in AlertStatus)}",
-        ) from None
-
-
 @router.get("/alerts", name="alerts")
 def alerts(request: Request, who: Who) -> HTMLResponse:
-    status = status_param(request.query_params.get("status"))
+    status = enum_filter(request.query_params.get("status"), AlertStatus, "alert status")
     rows = console(request).monitor.list_alerts(who.operator, status=status, limit=1000)
     view = paginate(
         rows, request.query_params, ALERT_COLUMNS, default_sort="created", default_desc=True

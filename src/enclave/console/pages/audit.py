@@ -17,17 +17,13 @@ from fastapi.responses import HTMLResponse
 
 from enclave.auditlog import SigningKeyError
 from enclave.console.audit_views import AuditConsole, number
-from enclave.console.framework import Posted, Who, console, render
-from enclave.errors import ConfigError
+from enclave.console.framework import Posted, Who, extra, render
 
 router = APIRouter()
 
 
 def audit_console(request: Request) -> AuditConsole:
-    found = console(request).extra.get("auditlog")
-    if not isinstance(found, AuditConsole):
-        raise ConfigError("this console was started without the audit log")
-    return found
+    return extra(request, "auditlog", AuditConsole, "the audit log")
 
 
 def _page(request: Request, who: Who, audit: AuditConsole, **context: Any) -> HTMLResponse:

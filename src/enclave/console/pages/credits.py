@@ -15,9 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from enclave.console import credits_views as views
-from enclave.console.framework import Form, Posted, Who, console, redirect, render
+from enclave.console.framework import Form, Posted, Who, console, extra, redirect, render
 from enclave.console.tables import Column, paginate, text_key
-from enclave.errors import ConfigError
 from enclave.ledger import CreditsService, format_credits
 from enclave.registry import Role
 
@@ -25,10 +24,7 @@ router = APIRouter()
 
 
 def credits_service(request: Request) -> CreditsService:
-    found = console(request).extra.get("credits")
-    if not isinstance(found, CreditsService):
-        raise ConfigError("this console was started without the credits service")
-    return found
+    return extra(request, "credits", CreditsService, "the credits service")
 
 
 def _fields(form: Form) -> dict[str, str]:
@@ -86,10 +82,14 @@ def _forms(request: Request, who: Who) -> dict[str, Any]:
     }
 
 
+def _overview(request: Request, who: Who) -> views.CreditsOverview:
+    service = credits_service(request)
+    return views.overview(service, who.operator, now=console(request).registry.now())
+
+
 @router.get("/credits", name="credits")
 def credits_home(request: Request, who: Who) -> HTMLResponse:
-    service = credits_service(request)
-    data = views.overview(service, who.operator, now=console(request).registry.now())
+    data = _overview(request, who)
     table = paginate(data.orgs, request.query_params, ORG_COLUMNS, default_sort="name")
     return render(
         request,
@@ -103,8 +103,7 @@ def credits_home(request: Request, who: Who) -> HTMLResponse:
 
 @router.get("/credits/pools", name="credit_pools")
 def credits_pools(request: Request, who: Who) -> HTMLResponse:
-    service = credits_service(request)
-    data = views.overview(service, who.operator, now=console(request).registry.now())
+    data = _overview(request, who)
     table = paginate(data.pools, request.query_params, POOL_COLUMNS, default_sort="name")
     return render(
         request, "credits/pools.html", who, data=data, table=table, **_forms(request, who)
@@ -113,8 +112,7 @@ def credits_pools(request: Request, who: Who) -> HTMLResponse:
 
 @router.get("/credits/grants", name="credit_grants")
 def credits_grants(request: Request, who: Who) -> HTMLResponse:
-    service = credits_service(request)
-    data = views.overview(service, who.operator, now=console(request).registry.now())
+    data = _overview(request, who)
     table = paginate(
         data.grants, request.query_params, GRANT_COLUMNS, default_sort="created", default_desc=True
     )

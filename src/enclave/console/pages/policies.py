@@ -11,10 +11,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from enclave.console.framework import Who, console, render
+from enclave.console.framework import Who, extra, render
 from enclave.console.policy_views import PoliciesPage, PolicyRow, TableRow
 from enclave.console.tables import Column, paginate, text_key
-from enclave.errors import ConfigError
 
 router = APIRouter()
 
@@ -35,10 +34,7 @@ TABLE_COLUMNS: tuple[Column[TableRow], ...] = (
 
 
 def policies_page(request: Request) -> PoliciesPage:
-    found = console(request).extra.get("policies")
-    if not isinstance(found, PoliciesPage):
-        raise ConfigError("this console was started without the policy engine")
-    return found
+    return extra(request, "policies", PoliciesPage, "the policy engine")
 
 
 @router.get("/policies", name="policies")

@@ -7,8 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from enclave.console.framework import Posted, Who, console, redirect, render
-from enclave.console.tables import Column, paginate
-from enclave.errors import InputError
+from enclave.console.tables import Column, enum_filter, paginate
 from enclave.monitor import Session, SessionStatus
 
 router = APIRouter()
@@ -27,22 +26,10 @@ STATUSES = (("", "any status"), *((s.value, s.value) for s in SessionStatus))
 EVENT_LIMIT = 1000
 
 
-def status_param(value: str | None) -> SessionStatus | None:
-    if not value:
-        return None
-    try:
-        return SessionStatus(value)
-    except ValueError:
-        raise InputError(
-            f"unknown session status {value[:40]!r}",
-            hint=f"one of {', '.join(s.value for s in SessionStatus)}",
-        ) from None
-
-
 @router.get("/sessions", name="sessions")
 def sessions(request: Request, who: Who) -> HTMLResponse:
     c = console(request)
-    status = status_param(request.query_params.get("status"))
+    status = enum_filter(request.query_params.get("status"), SessionStatus, "session status")
     rows = c.monitor.list_sessions(who.operator, status=status, limit=1000)
     view = paginate(
         rows, request.query_params, SESSION_COLUMNS, default_sort="updated", default_desc=True

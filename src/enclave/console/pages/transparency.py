@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from enclave.console.framework import Posted, Who, console, redirect, render
+from enclave.console.framework import Posted, Who, console, extra, redirect, render
 from enclave.console.report_views import ReportsConsole, preview_body
 from enclave.console.tables import Column, paginate
 from enclave.console.transparency import PREFIX as PUBLIC
-from enclave.errors import ConfigError, NotFound
+from enclave.errors import NotFound
 from enclave.registry import Role
 from enclave.reports import Published, document, encode
 from enclave.reports.charts import charts
@@ -37,10 +37,7 @@ COLUMNS: tuple[Column[Published], ...] = (
 
 
 def reports_console(request: Request) -> ReportsConsole:
-    found = console(request).extra.get("reports")
-    if not isinstance(found, ReportsConsole):
-        raise ConfigError("this console was started without the transparency reports")
-    return found
+    return extra(request, "reports", ReportsConsole, "the transparency reports")
 
 
 @router.get("/transparency", name="transparency")
