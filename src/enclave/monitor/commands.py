@@ -168,10 +168,33 @@ _PY_OPEN = re.compile(
 )
 _PY_SOCKET = re.compile(r"connect\(\s*\(\s*(['\"])([^'\"]+)\1\s*,\s*(\d{1,5})\s*\)")
 _DEV_TCP = re.compile(r"^/dev/(?:tcp|udp)/([^/]+)/(\d+)")
+_SCP_REPO = re.compile(r"^[\w.\-]+@[\w.\-]+:[\w./\-~]+$")
 
 
 NETWORK_PROGRAMS = SCANNERS | HOST_FIRST
 FILE_PROGRAMS = READERS | DELETERS | WRITERS
+
+# Option sets, built once (a set literal passed as an argument is rebuilt on every call).
+_METHOD_FLAGS = frozenset({"-X", "--request", "--method"})
+_BODY_FLAGS = _DATA_FLAGS | {"--post-data", "--post-file", "--body-data", "--body-file"}
+_UPLOAD_FILE_FLAGS = frozenset({"-T", "--upload-file", "--post-file", "--body-file"})
+_OUTPUT_FLAGS = frozenset({"-o", "--output", "-O", "--output-document"})
+_MAIL_RCPT_FLAGS = frozenset({"--mail-rcpt"})
+_UNIX_SOCKET_FLAGS = frozenset({"--unix-socket"})
+_UPLOAD_FLAGS = frozenset({"-T", "--upload-file"})
+_URL_CLIENT_VALUE_FLAGS = {
+    name: frozenset(flags | _DATA_FLAGS) for name, flags in _VALUE_FLAGS.items()
+}
+_HOST_FIRST_VALUE_FLAGS = frozenset(
+    "-e -c -p -w -i -l -s -q -o -F -J -L -R -D -W -b -t -U -P -x -m -I -T".split()
+)
+_SCANNER_TARGET_FLAGS = frozenset(
+    "-u --url -target --target -h --host -H -i -t --dc-ip -dc-ip -d --domain".split()
+)
+_SCANNER_LIST_FLAGS = frozenset({"-iL", "-l", "--list", "-r", "-w"})
+_SCANNER_OUTPUT_FLAGS = frozenset({"-oN", "-oX", "-oA", "-oG", "-o", "--output"})
+_MAILER_TO_FLAGS = frozenset({"--to", "-t", "--cc", "--bcc", "-c", "-b"})
+_MAILER_SERVER_FLAGS = frozenset({"--server", "-s"})
 
 
 def _program(cmd: SimpleCommand) -> str:
@@ -195,14 +218,12 @@ def _positionals(argv: tuple[str, ...], value_flags: frozenset[str] | set[str]) 
 
 
 def _option_values(argv: tuple[str, ...], flags: frozenset[str] | set[str]) -> list[str]:
-    values: list[str] = []
-    for k, arg in enumerate(argv[:-1]):
-        if arg in flags:
-            values.append(argv[k + 1])
+    values = [argv[k + 1] for k in range(len(argv) - 1) if argv[k] in flags]
     for arg in argv:
-        name, eq, value = arg.partition("=")
-        if eq and name in flags:
-            values.append(value)
+        if "=" in arg:
+            name, _, value = arg.partition("=")
+            if name in flags:
+                values.append(value)
     return values
 
 
@@ -226,9 +247,8 @@ def command_facts(cmd: SimpleCommand, facts: Facts) -> None:
     argv = cmd.argv
     if argv:
         facts.add("executable", prog)
-        facts.text("commands", cmd.text)
-        for arg in argv[1:]:
-            facts.add("args", arg[:512])
+        facts.text("commands", " ".join(argv))
+        facts.extend("args", [arg[:512] for arg in argv[1:]])
     for op, target in cmd.redirects:
         if op == "<<":
             facts.text("content", target)
@@ -270,6 +290,8 @@ def command_facts(cmd: SimpleCommand, facts: Facts) -> None:
         _files(prog, argv, facts)
         if prog not in TEXT_ONLY:
             for arg in args:  # an unknown program given a URL or address contacts it
+                if "." not in arg and ":" not in arg:
+                    continue  # neither a URL nor an address (the checks below need one)
                 if is_url(arg):
                     facts.url(arg)
                 elif ip_or_network(arg) is not None:
@@ -325,31 +347,30 @@ def _files(prog: str, argv: tuple[str, ...], facts: Facts) -> None:
 
 
 def _url_client(prog: str, argv: tuple[str, ...], facts: Facts) -> None:
-    flags = _VALUE_FLAGS.get(prog, _VALUE_FLAGS["curl"])
-    positional = _positionals(argv, flags | _DATA_FLAGS)
-    method = ""
-    for value in _option_values(argv, {"-X", "--request", "--method"}):
-        method = value.upper()
-    data = _option_values(
-        argv, _DATA_FLAGS | {"--post-data", "--post-file", "--body-data", "--body-file"}
+    positional = _positionals(
+        argv, _URL_CLIENT_VALUE_FLAGS.get(prog, _URL_CLIENT_VALUE_FLAGS["curl"])
     )
+    method = ""
+    for value in _option_values(argv, _METHOD_FLAGS):
+        method = value.upper()
+    data = _option_values(argv, _BODY_FLAGS)
     for value in data:
         facts.text("content", value)
         for part in value.split("@")[1:] if "@" in value else ():
             source = part.split(";")[0]
             if source and source != "-":
                 facts.path(source, access="read")  # -d @file, -F f=@file
-    for value in _option_values(argv, {"-T", "--upload-file", "--post-file", "--body-file"}):
+    for value in _option_values(argv, _UPLOAD_FILE_FLAGS):
         facts.path(value, access="read")
-    for value in _option_values(argv, {"-o", "--output", "-O", "--output-document"}):
+    for value in _option_values(argv, _OUTPUT_FLAGS):
         if value != "-":
             facts.path(value, access="written")
-    for value in _option_values(argv, {"--mail-rcpt"}):
+    for value in _option_values(argv, _MAIL_RCPT_FLAGS):
         facts.add("recipients", value.strip("<>").lower())
-    for value in _option_values(argv, {"--unix-socket"}):
+    for value in _option_values(argv, _UNIX_SOCKET_FLAGS):
         facts.path(value, access="written")
     if not method:
-        upload = _option_values(argv, {"-T", "--upload-file"})
+        upload = _option_values(argv, _UPLOAD_FLAGS)
         method = "PUT" if upload else ("POST" if data else "GET")
     facts.add("methods", method)
     for arg in positional:
@@ -371,36 +392,11 @@ def _url_client(prog: str, argv: tuple[str, ...], facts: Facts) -> None:
 
 
 def _host_first(prog: str, argv: tuple[str, ...], facts: Facts) -> None:
-    value_flags = {
-        "-e",
-        "-c",
-        "-p",
-        "-w",
-        "-i",
-        "-l",
-        "-s",
-        "-q",
-        "-o",
-        "-F",
-        "-J",
-        "-L",
-        "-R",
-        "-D",
-        "-W",
-        "-b",
-        "-t",
-        "-U",
-        "-P",
-        "-x",
-        "-m",
-        "-I",
-        "-T",
-    }
     if prog in ("nc", "ncat", "netcat") and any(
         a.startswith("-") and "l" in a[1:] for a in argv[1:]
     ):
         return  # listening: a bind shell has no target (the rules judge -e)
-    positional = _positionals(argv, value_flags)
+    positional = _positionals(argv, _HOST_FIRST_VALUE_FLAGS)
     for k, arg in enumerate(positional):
         if arg.startswith("@"):  # dig @server name
             facts.host(arg[1:])
@@ -416,31 +412,14 @@ def _host_first(prog: str, argv: tuple[str, ...], facts: Facts) -> None:
 
 
 def _scanner(prog: str, argv: tuple[str, ...], facts: Facts) -> None:
-    for value in _option_values(
-        argv,
-        {
-            "-u",
-            "--url",
-            "-target",
-            "--target",
-            "-h",
-            "--host",
-            "-H",
-            "-i",
-            "-t",
-            "--dc-ip",
-            "-dc-ip",
-            "-d",
-            "--domain",
-        },
-    ):
+    for value in _option_values(argv, _SCANNER_TARGET_FLAGS):
         if is_url(value):
             facts.url(value)
         else:
             facts.host(value)
-    for value in _option_values(argv, {"-iL", "-l", "--list", "-r", "-w"}):
+    for value in _option_values(argv, _SCANNER_LIST_FLAGS):
         facts.path(value, access="read")
-    for value in _option_values(argv, {"-oN", "-oX", "-oA", "-oG", "-o", "--output"}):
+    for value in _option_values(argv, _SCANNER_OUTPUT_FLAGS):
         facts.path(value, access="written")
     for arg in _positionals(argv, _VALUE_FLAGS["nmap"]):
         if is_url(arg):
@@ -470,10 +449,10 @@ def _socat(args: tuple[str, ...], facts: Facts) -> None:
 
 
 def _mailer(argv: tuple[str, ...], facts: Facts) -> None:
-    for value in _option_values(argv, {"--to", "-t", "--cc", "--bcc", "-c", "-b"}):
+    for value in _option_values(argv, _MAILER_TO_FLAGS):
         for address in EMAIL_IN_TEXT.findall(value):
             facts.add("recipients", address.lower())
-    for value in _option_values(argv, {"--server", "-s"}):
+    for value in _option_values(argv, _MAILER_SERVER_FLAGS):
         if "." in value and " " not in value:
             facts.host(value)
     for arg in argv[1:]:
@@ -501,7 +480,7 @@ def _git(args: tuple[str, ...], facts: Facts) -> None:
     for arg in args:
         if is_url(arg):
             facts.url(arg)
-        elif re.match(r"^[\w.\-]+@[\w.\-]+:[\w./\-~]+$", arg):  # git@host:team/repo.git
+        elif _SCP_REPO.match(arg):  # git@host:team/repo.git
             user_host, path = arg.split(":", 1)
             host = user_host.split("@", 1)[1]
             facts.url(f"ssh://{host}/{path}")

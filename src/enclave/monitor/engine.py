@@ -8,7 +8,7 @@ that runs inside the state store's atomic section.
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from enclave.monitor.interface import Category, EventKind, RuleMatch, Severity, ToolEvent
@@ -27,7 +27,7 @@ class Matched:
 
     @property
     def ids(self) -> tuple[str, ...]:
-        return tuple(r.id for r in self.rules)
+        return tuple([r.id for r in self.rules]) if self.rules else ()
 
 
 class RuleEngine:
@@ -49,7 +49,7 @@ class RuleEngine:
         recipients = event.values("recipients")
         if not hosts and not recipients:
             return event
-        fields = dict(event.fields)
+        derived: dict[str, tuple[str, ...]] = {}
         if hosts:
             outside = out_of_scope(
                 scope,
@@ -59,12 +59,14 @@ class RuleEngine:
                 executables=event.values("executable"),
             )
             if outside:
-                fields["out_of_scope"] = tuple(outside)
+                derived["out_of_scope"] = tuple(outside)
         if recipients:
             external = tuple(r for r in recipients if not scope.covers_recipient(r))
             if external:
-                fields["external_recipients"] = external
-        return ToolEvent(event.tool_call_id, event.tool, event.kind, fields)
+                derived["external_recipients"] = external
+        if not derived:
+            return event  # everything in scope: nothing to add
+        return ToolEvent(event.tool_call_id, event.tool, event.kind, {**event.fields, **derived})
 
     def match(self, event: ToolEvent, scope: Scope | None) -> Matched:
         event = self.with_scope(event, scope)
@@ -90,13 +92,7 @@ class RuleEngine:
             if state.hits.get(rule.id, 0) >= MAX_ALERTS_PER_RULE:
                 continue  # counted in `hits` by advance(); the session has its alerts
             out.append(
-                RuleMatch(
-                    rule_id=rule.id,
-                    title=rule.title,
-                    category=rule.category,
-                    severity=rule.severity,
-                    tool_call_id=event.tool_call_id,
-                )
+                RuleMatch(rule.id, rule.title, rule.category, rule.severity, event.tool_call_id)
             )
         fired = advance(
             state,
@@ -121,9 +117,8 @@ class RuleEngine:
             )
         for match in out:
             state.alerts += 1
-            state.categories[match.category.value] = (
-                state.categories.get(match.category.value, 0) + 1
-            )
+            category = match.category.value
+            state.categories[category] = state.categories.get(category, 0) + 1
         return out
 
     def evaluate(
@@ -137,36 +132,43 @@ class _Index:
     """Which rules an event's literals and fields make worth evaluating.
 
     Built once per rule set: literal id -> rules, field -> rules, and the rules without a
-    trigger (always evaluated). Per event the work is proportional to the literals found,
-    not to the number of rules.
+    trigger (always evaluated), each a bit mask over the pool's positions. Per event the
+    work is one OR per literal found and one step per rule chosen, not per rule.
     """
 
     def __init__(self, rules: RuleSet, pool: Sequence[CompiledRule]) -> None:
         self._rules = tuple(pool)
-        by_literal: dict[int, list[int]] = {}
-        by_field: dict[str, list[int]] = {}
-        always: list[int] = []
+        by_literal: dict[int, int] = {}
+        by_field: dict[str, int] = {}
+        always = 0
         for position, rule in enumerate(self._rules):
+            bit = 1 << position
             gate = rules.triggers[rule.id]
             if gate is None:
-                always.append(position)
+                always |= bit
                 continue
             for literal in gate[0]:
-                by_literal.setdefault(literal, []).append(position)
+                by_literal[literal] = by_literal.get(literal, 0) | bit
             for name in gate[1]:
-                by_field.setdefault(name, []).append(position)
-        self._by_literal = {k: tuple(v) for k, v in by_literal.items()}
-        self._by_field = {k: tuple(v) for k, v in by_field.items()}
-        self._always = frozenset(always)
+                by_field[name] = by_field.get(name, 0) | bit
+        self._by_literal = by_literal
+        self._by_field = tuple(by_field.items())
+        self._always = always
 
-    def candidates(self, found: frozenset[int], present: Container[str]) -> list[CompiledRule]:
-        chosen = set(self._always)
+    def candidates(self, found: Iterable[int], present: Container[str]) -> list[CompiledRule]:
+        chosen = self._always
+        by_literal = self._by_literal
         for literal in found:
-            chosen.update(self._by_literal.get(literal, ()))
-        for name, positions in self._by_field.items():  # a few derived fields
+            chosen |= by_literal.get(literal, 0)
+        for name, bits in self._by_field:  # a few derived fields
             if name in present:
-                chosen.update(positions)
-        return [self._rules[i] for i in sorted(chosen)]
+                chosen |= bits
+        out: list[CompiledRule] = []
+        while chosen:  # in pool order: lowest bit first
+            lowest = chosen & -chosen
+            out.append(self._rules[lowest.bit_length() - 1])
+            chosen ^= lowest
+        return out
 
 
 def _text(event: ToolEvent) -> str:

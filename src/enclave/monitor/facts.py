@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from enclave.monitor.interface import EventKind, ToolEvent
@@ -32,7 +33,7 @@ FILE_EXTENSIONS = frozenset(
 
 
 def is_url(token: str) -> bool:
-    return _URL.match(token) is not None
+    return "://" in token and _URL.match(token) is not None
 
 
 def normal_host(host: str) -> str:
@@ -53,21 +54,42 @@ def host_of_url(url: str) -> tuple[str, int | None]:
 
 
 _ADDRESS_CHARS = re.compile(r"^\[?[0-9A-Fa-f:.]+\]?(?:/\d{1,3}|-\d{1,3})?$")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# A dotted quad without leading zeros is its own canonical text (ipaddress rejects leading
+# zeros), optionally with a prefix length of at most two digits.
+_IPV4 = re.compile(rf"({_OCTET}(?:\.{_OCTET}){{3}})(?:/([0-9]{{1,2}}))?")
+# Without a colon, ipaddress accepts nothing but four dotted decimal groups (IPv6 needs
+# at least two colons): other words skip its parser and the exception it raises.
+_IPV4_LOOSE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?:/[0-9]{1,3})?")
 
 
 def ip_or_network(token: str) -> str | None:
     """The canonical text of an IP address, CIDR block or last-octet range, else None."""
     # ipaddress reports a non-address by raising, which costs microseconds per word of
     # every command; most words fail this character check first.
-    if _ADDRESS_CHARS.match(token) is None or ("." not in token and ":" not in token):
+    if ("." not in token and ":" not in token) or _ADDRESS_CHARS.match(token) is None:
         return None
     candidate = token.strip("[]")
-    try:
-        if "/" in candidate:
-            return str(ipaddress.ip_network(candidate, strict=False))
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        pass
+    m = _IPV4.fullmatch(candidate)
+    if m is not None:  # the common case, without ipaddress's general parser
+        if m[2] is None:
+            return candidate
+        prefix = int(m[2])
+        if prefix <= 32:  # what ip_network(strict=False) makes of it: the block's address
+            a, b, c, d = (int(octet) for octet in m[1].split("."))
+            block = ((a << 24) | (b << 16) | (c << 8) | d) & (0xFFFFFFFF << (32 - prefix))
+            return f"{block >> 24}.{block >> 16 & 255}.{block >> 8 & 255}.{block & 255}/{prefix}"
+    if ":" in candidate:
+        parseable = candidate.count(":") >= 2
+    else:
+        parseable = _IPV4_LOOSE.fullmatch(candidate) is not None
+    if parseable:
+        try:
+            if "/" in candidate:
+                return str(ipaddress.ip_network(candidate, strict=False))
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            pass
     m = _IP_RANGE.match(candidate)
     if m and int(m.group(2)) <= int(m.group(3)) <= 255:  # nmap's 10.0.0.1-50
         try:
@@ -93,6 +115,9 @@ def looks_like_path(token: str) -> bool:
     if token.startswith(".") and len(token) > 1 and token[1] not in ". ":
         return True  # dotfiles: .env, .netrc, .git-credentials
     return "/" in token and " " not in token and "@" not in token.split("/", 1)[0]
+
+
+_ACCESS_FIELDS = {"read": "paths_read", "written": "paths_written", "deleted": "paths_deleted"}
 
 
 def clean_path(token: str) -> str:
@@ -123,6 +148,20 @@ class Facts:
             else:
                 bucket[value] = None
 
+    def extend(self, name: str, values: Iterable[str]) -> None:
+        """`add` each value in turn (one call for a command's arguments)."""
+        bucket = self._fields.get(name)
+        for value in values:
+            if not value:
+                continue
+            if bucket is None:
+                bucket = self._fields[name] = {value: None}
+            elif value not in bucket:
+                if len(bucket) >= MAX_VALUES:
+                    self.truncated = True
+                else:
+                    bucket[value] = None
+
     def has(self, name: str) -> bool:
         return bool(self._fields.get(name))
 
@@ -139,7 +178,7 @@ class Facts:
         token = clean_path(token)
         self.add("paths", token)
         if access is not None:
-            self.add("paths_" + access, token)
+            self.add(_ACCESS_FIELDS.get(access) or "paths_" + access, token)
 
     def url(self, url: str, *, target: bool = True) -> None:
         self.add("urls", url)
@@ -166,9 +205,9 @@ class Facts:
                 port = maybe_port
         address = ip_or_network(token)
         if address is None:
-            if not is_hostname(token) and normal_host(token) != "localhost":
-                return False
             address = normal_host(token)
+            if address != "localhost" and not is_hostname(token):
+                return False
         self.add("hosts", address)
         if port and port.isdigit():
             self.add("ports", port)
@@ -181,9 +220,9 @@ class Facts:
             name: tuple(values) for name, values in self._fields.items() if values
         }
         fields["tool"] = tool
-        fields["kind"] = kind.value
+        fields["kind"] = kind._value_  # `.value` is a descriptor, three times slower
         fields["tool_call_id"] = tool_call_id
-        return ToolEvent(tool_call_id=tool_call_id, tool=tool, kind=kind, fields=fields)
+        return ToolEvent(tool_call_id, tool, kind, fields)
 
 
 __all__ = [

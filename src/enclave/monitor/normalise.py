@@ -219,11 +219,27 @@ RECIPIENT_KEYS = (
     "send_to",
 )
 CODE_KEYS = ("code", "source_code", "program", "python", "script", "input")
+# The sets classify() intersects, built once.
+_COMMAND_KEY_SET = frozenset(COMMAND_KEYS)
+_CODE_KEY_SET = frozenset(CODE_KEYS)
+_NOT_SHELL_WORDS = HTTP_WORDS | MESSAGE_WORDS | SEARCH_WORDS
+_FILE_OR_EDITOR = FILE_WORDS | {"editor"}
+_FILE_KEYS = frozenset({"file_path", "filepath", "notebook_path"})
+_WRITE_KEYS = frozenset({"content", "file_text", "new_str", "new_string"})
+_READ_KEYS = frozenset({"path", "file_path", "filepath", "paths"})
+_EMAIL_TO_KEYS = frozenset({"to", "recipient", "recipients"})
+_EMAIL_BODY_KEYS = frozenset({"subject", "body"})
+_URL_KEY_SET = frozenset({"url", "uri"})
+
+
+_NAMESPACE = re.compile(r"__|[./:]")
 
 
 def _words(name: str) -> frozenset[str]:
-    leaf = re.split(r"__|[./:]", name)[-1] if "__" in name or "." in name else name
-    return frozenset(w.lower() for w in _WORDS.findall(leaf))
+    if name.isascii() and name.isalpha() and name.islower():
+        return frozenset((name,))  # `bash`: one run of [a-z], what _WORDS would find
+    leaf = _NAMESPACE.split(name)[-1] if "__" in name or "." in name else name
+    return frozenset(map(str.lower, _WORDS.findall(leaf)))
 
 
 _SALVAGE = re.compile(r'"([A-Za-z_][\w\-]{0,40})"\s*:\s*"((?:\\.|[^"\\])*)')
@@ -273,13 +289,17 @@ def _first(args: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
     found: list[str] = []
     for key in keys:
         if key in args:
-            found.extend(_strings(args[key]))
+            value = args[key]
+            if isinstance(value, str):  # the common case, without a generator
+                found.append(value)
+            else:
+                found.extend(_strings(value))
     return found
 
 
 def classify(name: str, args: Mapping[str, Any]) -> EventKind:
     words = _words(name)
-    keys = set(args)
+    keys = args.keys()
     lowered = name.lower()
     if (
         "str_replace" in lowered
@@ -289,29 +309,39 @@ def classify(name: str, args: Mapping[str, Any]) -> EventKind:
         verb = str(args.get("command", "")).lower()
         return EventKind.FILE_READ if verb in ("view", "read", "") else EventKind.FILE_WRITE
     if words & EMAIL_WORDS or (
-        keys & {"to", "recipient", "recipients"} and keys & {"subject", "body"}
+        not _EMAIL_TO_KEYS.isdisjoint(keys) and not _EMAIL_BODY_KEYS.isdisjoint(keys)
     ):
         return EventKind.EMAIL
-    if words & SHELL_WORDS and keys & set(COMMAND_KEYS):
+    has_command = not _COMMAND_KEY_SET.isdisjoint(keys)
+    if has_command and words & SHELL_WORDS:
         return EventKind.SHELL
-    if keys & set(COMMAND_KEYS) and not words & (HTTP_WORDS | MESSAGE_WORDS | SEARCH_WORDS):
+    if has_command and not words & _NOT_SHELL_WORDS:
         return EventKind.SHELL
-    if words & CODE_WORDS and keys & set(CODE_KEYS):
+    if words & CODE_WORDS and not _CODE_KEY_SET.isdisjoint(keys):
         return EventKind.CODE
-    if words & (FILE_WORDS | {"editor"}) or keys & {"file_path", "filepath", "notebook_path"}:
+    if words & _FILE_OR_EDITOR or not _FILE_KEYS.isdisjoint(keys):
         if words & DELETE_WORDS:
             return EventKind.FILE_DELETE
-        if words & WRITE_WORDS or keys & {"content", "file_text", "new_str", "new_string"}:
+        if words & WRITE_WORDS or not _WRITE_KEYS.isdisjoint(keys):
             return EventKind.FILE_WRITE
-        if words & READ_WORDS or keys & {"path", "file_path", "filepath", "paths"}:
+        if words & READ_WORDS or not _READ_KEYS.isdisjoint(keys):
             return EventKind.FILE_READ
     if words & MESSAGE_WORDS:
         return EventKind.MESSAGE
-    if words & SEARCH_WORDS and not keys & {"url", "uri"}:
+    if words & SEARCH_WORDS and _URL_KEY_SET.isdisjoint(keys):
         return EventKind.SEARCH
-    if words & HTTP_WORDS or keys & {"url", "uri"}:
+    if words & HTTP_WORDS or not _URL_KEY_SET.isdisjoint(keys):
         return EventKind.HTTP
     return EventKind.OTHER
+
+
+def _command_value(args: Mapping[str, Any]) -> object:
+    """The value of the first command key present (a loop: cheaper than next() over a
+    generator)."""
+    for key in COMMAND_KEYS:
+        if key in args:
+            return args[key]
+    return args.get("command")
 
 
 def _command_text(value: object) -> str:
@@ -340,6 +370,13 @@ def _recipients(facts: Facts, values: Iterable[str]) -> None:
             facts.add("recipients", address.lower())
 
 
+_FILE_ACCESS = {
+    EventKind.FILE_READ: "read",
+    EventKind.FILE_WRITE: "written",
+    EventKind.FILE_DELETE: "deleted",
+}
+
+
 def call_event(call: ToolCall) -> ToolEvent:
     """Normalise one tool call. Never raises."""
     facts = Facts()
@@ -354,16 +391,15 @@ def call_event(call: ToolCall) -> ToolEvent:
         facts.add("parse_error", "arguments truncated")
     kind = classify(call.name, args)
     if kind is EventKind.SHELL:
-        command = args.get(next((k for k in COMMAND_KEYS if k in args), "command"))
-        text = _command_text(command)
+        text = _command_text(_command_value(args))
         if text:
             shell_facts(text, facts)
     elif kind is EventKind.CODE:
         for code in _first(args, CODE_KEYS)[:4]:
             code_facts(code, facts)
         facts.add("executable", "python" if "python" in call.name.lower() else call.name.lower())
-    elif kind in (EventKind.FILE_READ, EventKind.FILE_WRITE, EventKind.FILE_DELETE):
-        access = {"file_read": "read", "file_write": "written", "file_delete": "deleted"}[kind]
+    elif kind in _FILE_ACCESS:
+        access = _FILE_ACCESS[kind]
         for path in _first(args, PATH_KEYS)[:MAX_TEXT]:
             facts.path(path, access=access)
         for content in _first(args, CONTENT_KEYS)[:4]:

@@ -68,10 +68,13 @@ _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"}
 _RANGE = re.compile(r"^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})$")
 
 
+_SCP_LIKE = re.compile(r"^[\w.\-]+@([\w.\-]+):(.+)$")
+
+
 def normal_repo(url: str) -> str:
     """`git@host:team/app.git`, `https://host/team/app/` -> `host/team/app`."""
     url = url.strip()
-    m = re.match(r"^[\w.\-]+@([\w.\-]+):(.+)$", url)
+    m = _SCP_LIKE.match(url)
     if m and "://" not in url:
         host, path = m.group(1), m.group(2)
     else:
