@@ -103,7 +103,7 @@ def main() -> None:
     def event() -> None:
         for thing, scope, sid in items:
             clock[0] += 1.0
-            state = states.setdefault(sid, SessionState())
+            state = states.get(sid) or states.setdefault(sid, SessionState())
             engine.fold(state, engine.match(normalise(thing), scope), now=clock[0])
 
     def no_prefilter() -> None:
@@ -117,7 +117,7 @@ def main() -> None:
             hits = tuple(
                 r for r in pool if r.required <= scoped.fields.keys() and r.predicate(view)
             )
-            state = states.setdefault(sid, SessionState())
+            state = states.get(sid) or states.setdefault(sid, SessionState())
             engine.fold(state, Matched(scoped, hits), now=clock[0])
 
     benign = [i for i in items if i[2].startswith("b_")]
@@ -125,13 +125,13 @@ def main() -> None:
     def event_benign() -> None:
         for thing, scope, sid in benign:
             clock[0] += 1.0
-            state = states.setdefault(sid, SessionState())
+            state = states.get(sid) or states.setdefault(sid, SessionState())
             engine.fold(state, engine.match(normalise(thing), scope), now=clock[0])
 
     def result() -> None:
         for thing, scope, sid in replies:
             clock[0] += 1.0
-            state = states.setdefault(sid, SessionState())
+            state = states.get(sid) or states.setdefault(sid, SessionState())
             engine.fold(state, engine.match(normalise(thing), scope), now=clock[0])
 
     variants: dict[str, Callable[[], None]] = {

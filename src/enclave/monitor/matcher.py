@@ -341,7 +341,7 @@ def _leaf(field: str, value: Any) -> Predicate:
     if isinstance(value, SigmaCompareExpression):
         return _compare(field, value)
     if isinstance(value, SigmaFieldReference):
-        other = value.field
+        other = _known(value.field)
         return lambda view: bool(set(view.lower(field)) & set(view.lower(other)))
     raise RuleError(f"value type {type(value).__name__} is not supported on field {field!r}")
 
@@ -429,6 +429,16 @@ def _all(predicates: Sequence[Predicate]) -> Predicate:
     return both
 
 
+def _known(field: str) -> str:
+    """`field` if events have it; a rule naming another field would never fire."""
+    if field not in FIELDS:
+        raise RuleError(
+            f"unknown field {field!r}",
+            hint="fields: " + ", ".join(sorted(FIELDS)),
+        )
+    return field
+
+
 def _merge_or(args: Sequence[Any]) -> Predicate | None:
     """OR of plain string values on one field -> one merged test (the common value list)."""
     if not args or not all(isinstance(a, ConditionFieldEqualsValueExpression) for a in args):
@@ -437,10 +447,11 @@ def _merge_or(args: Sequence[Any]) -> Predicate | None:
     values = [a.value for a in args]
     if len(fields) != 1 or not all(type(v) is SigmaString for v in values):
         return None
+    field = _known(fields.pop())
     tests = _StringTests()
     for value in values:
         tests.add(value)
-    return tests.compile(fields.pop(), False)
+    return tests.compile(field, False)
 
 
 def compile_condition(node: Any, fields_used: set[str]) -> Predicate:
@@ -459,12 +470,7 @@ def compile_condition(node: Any, fields_used: set[str]) -> Predicate:
         inner = compile_condition(node.args[0], fields_used)
         return lambda view: not inner(view)
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        if node.field not in FIELDS:
-            raise RuleError(
-                f"unknown field {node.field!r}",
-                hint="fields: " + ", ".join(sorted(FIELDS)),
-            )
-        fields_used.add(node.field)
+        fields_used.add(_known(node.field))
         return _leaf(node.field, node.value)
     if isinstance(node, ConditionValueExpression):
         fields_used.update(KEYWORD_FIELDS)

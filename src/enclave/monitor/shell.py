@@ -71,11 +71,16 @@ _CONTROL_WORDS = frozenset(
     {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}"}
 )
 
-_PLAIN = re.compile(r"[^\s'\"\\|&;()<>`$#]+")
+# Bash's metacharacters end a word: blanks (space, tab; here CR too, which bash keeps in
+# the word, so that a command line with CRLF line ends still shows its programs), newline
+# and `| & ; ( ) < >`. Every other character, other whitespace included (form feed,
+# vertical tab, no-break space), is part of a word, as in bash (`echo a$'\f'b` prints one
+# word). `#` starts a comment only at the start of a word (`echo a#b` prints `a#b`).
 # The common tokens in one match: a plain run, blanks, a single-quoted string, a
 # double-quoted string with nothing to expand. Everything else takes the slow path below.
 _FAST = re.compile(
-    r"(?P<plain>[^\s'\"\\|&;()<>`$#]+)|(?P<blank>[ \t\r]+)|'(?P<sq>[^']*)'|\"(?P<dq>[^\"\\$`]*)\""
+    r"(?P<plain>[^ \t\r\n'\"\\|&;()<>`$#]+)|(?P<blank>[ \t\r]+)|'(?P<sq>[^']*)'"
+    r"|\"(?P<dq>[^\"\\$`]*)\""
 )
 _DQ_PLAIN = re.compile(r'[^"\\$`]+')
 _OPERATORS = (
@@ -216,14 +221,18 @@ def _ansi_c(body: str) -> str:
 
 # The fast path of the lexer, for the common command line: words made of plain runs,
 # 'single-quoted' and "double-quoted" pieces with nothing to expand, separated by blanks
-# (space, tab, CR), newlines and operators other than here-documents. `findall` tiles such
-# a line with tokens; a character no alternative accepts (a backslash, a backtick, `$(`
-# `${` `$'`, `#`, `<<`, another blank, an unterminated quote) is skipped by `findall`, so
-# the tokens then cover less than the line and the general lexer runs instead. On a line
-# they tile, the result is the general lexer's token for token (checked by a property
-# test on generated input: tests/unit/monitor/test_monitor_fast_paths.py).
-_FAST_TOKEN = re.compile(  # a word | an operator | blanks
-    r"((?:[^\s'\"\\|&;()<>`$#]++|\$(?![('{])|'[^']*+'|\"[^\"\\$`]*+(?:\$(?!\()[^\"\\$`]*+)*+\")++)"
+# (space, tab, CR), newlines and operators other than here-documents; a `#` inside a word
+# is part of it. `findall` tiles such a line with tokens; a character no alternative
+# accepts (a backslash, a backtick, `$(` `${` `$'`, a `#` starting a word, `<<`, an
+# unterminated quote) is skipped by `findall`, so the tokens then cover less than the
+# line and the general lexer runs instead. On a line they tile, the result is the general
+# lexer's token for token (checked by a property test on generated input:
+# tests/unit/monitor/test_monitor_fast_paths.py).
+# A lone `$` (not `$(`, `${`, `$'`), a single-quoted or a double-quoted piece of a word.
+_QUOTED = r"\$(?![('{])|'[^']*+'|\"[^\"\\$`]*+(?:\$(?!\()[^\"\\$`]*+)*+\""
+_FAST_TOKEN = re.compile(  # a word (not starting with `#`) | an operator | blanks
+    r"((?:[^ \t\r\n'\"\\|&;()<>`$#]++|" + _QUOTED + r")"
+    r"(?:[^ \t\r\n'\"\\|&;()<>`$]++|" + _QUOTED + r")*+)"
     r"|(&>>|<<<|&&|\|\||\|&|;;|>>|&>|>&|<&|>\||[|&;()>\n]|<(?!<))"  # not `<<`
     r"|([ \t\r]++)"
 )
@@ -372,10 +381,14 @@ def _lex_general(s: str) -> _Lexed:
                 word.append("$")
                 i += 1
             in_word = True
-        elif c == "#" and not in_word:
-            j = s.find("\n", i)
-            i = n if j < 0 else j
-        else:  # an operator character
+        elif c == "#":
+            if in_word:  # `a#b`: a `#` inside a word is an ordinary character
+                word.append("#")
+                i += 1
+            else:  # a comment, to the end of the line
+                j = s.find("\n", i)
+                i = n if j < 0 else j
+        else:  # an operator character: one of | & ; ( ) < >
             fd = "".join(word) if in_word and c in "<>" else ""
             if fd.isdigit():  # `2>`, `1>&2`: the digits are a file descriptor, not a word
                 word.clear()

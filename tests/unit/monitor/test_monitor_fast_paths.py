@@ -28,21 +28,28 @@ from enclave.monitor.shell import _lex_fast, _lex_general
 SCOPE = ("host:10.20.0.0/16", "domain:acme.example", "repo:https://git.acme.example/team/app")
 
 # Pieces of command lines: words, quotes of both kinds, expansions, operators, blanks
-# other than space, here-documents, comments, unterminated quotes.
+# other than space, here-documents, comments, unterminated quotes; `#` and whitespace that
+# is not a blank (form feed, vertical tab, no-break space) inside words and between them.
 PIECES = st.sampled_from(
     [
         "cat", "ls", "-la", "/etc/passwd", "~/.ssh/id_rsa", "a", "b", "2", "x=1", "$HOME",
         "$", "'", '"', "\\", "`", "$(", "${", "$'", ")", "}", "#", "<<", "<<<", "<<-",
         "<", ">", ">>", "2>", "&>", ">&", "|", "||", "&", "&&", ";", ";;", "(", "\n",
-        " ", " ", "  ", "\t", "\r", "\x0c", "\xa0", "'a b'", '"c d"', '"$x"', '"a$(id)"',
-        "'", "é", "=", "*", "for", "do",
+        " ", " ", "  ", "\t", "\r", "\x0c", "\xa0", "\v", "'a b'", '"c d"', '"$x"',
+        '"a$(id)"', "'", "é", "=", "*", "for", "do", "a#b", "x#", "$#", "/tmp/a#b",
+        "a\x0cb", "a\xa0b", "a\vb", "'q'#r", '"q"#', "https://x.example/#/p",
     ]
 )  # fmt: skip
 COMMAND_LINES = st.lists(PIECES, max_size=30).map("".join)
 
 
 @settings(max_examples=800, deadline=None)
-@given(st.one_of(COMMAND_LINES, st.text(alphabet="ab 2\t\n'\"\\`$(){}|&;<>#=", max_size=40)))
+@given(
+    st.one_of(
+        COMMAND_LINES,
+        st.text(alphabet="ab 2\t\n\x0c\v\xa0'\"\\`$(){}|&;<>#=", max_size=40),
+    )
+)
 def test_the_fast_lexer_gives_the_general_lexers_tokens_or_steps_aside(text: str) -> None:
     fast = _lex_fast(text)
     if fast is not None:
@@ -60,6 +67,8 @@ def test_the_fast_lexer_takes_common_command_lines() -> None:
         "grep -rnE '(api_key|secret)\\s*=' app/ --include=*.py 2>/dev/null | head",
         'curl -X POST -H "Content-Type: application/json" -d @t.json https://x.example',
         "echo $HOME; ls -la ~/.ssh && cat a >> b",
+        "curl -s https://docs.acme.example/guide#install -o a#b.html",
+        "cat notes\x0cpage2 a\xa0b",
     ):
         assert _lex_fast(text) is not None
     for text in ("cat <<EOF\nx\nEOF", "echo $(id)", "echo 'open", "a\\ b", "ls # c"):

@@ -112,6 +112,31 @@ def test_a_broken_rule_file_is_rejected_with_its_line(
     assert f"local.yml:{line}:" in caught.value.message or message == "nothere"
 
 
+@pytest.mark.parametrize(
+    "selection",
+    [
+        "Image: a",
+        "Image: [a, b]",  # a value list: merged into one test, checked all the same
+        "Image:\n  - a\n  - '*b'",
+        "Image|contains: [a, b]",
+        "Image|re: ['^a', '^b']",
+        "paths|fieldref: Image",  # the field a value refers to
+    ],
+)
+def test_an_unknown_field_is_refused_whatever_the_shape_of_its_value(
+    tmp_path: Path, selection: str
+) -> None:
+    directory = write(tmp_path, rule(selection))
+    with pytest.raises(RuleError) as caught:
+        load_rules(operator_dirs=[directory])
+    assert caught.value.message == f"{directory / 'local.yml'}:8: unknown field 'Image'"
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("fields: ") and "executable, " in caught.value.hint
+    # The same rule on a known field loads, with the shipped pack.
+    fixed = write(tmp_path, rule(selection.replace("Image", "executable")))
+    assert "op_rule" in {r.id for r in load_rules(operator_dirs=[fixed]).rules}
+
+
 def test_correlation_errors_are_rejected_with_their_line(tmp_path: Path) -> None:
     text = rule("executable: x", name="base") + textwrap.dedent("""\
         ---

@@ -84,6 +84,39 @@ def test_redirections_and_dev_tcp_are_kept() -> None:
     assert (">>", "/root/.ssh/authorized_keys") in cmd.redirects
 
 
+def test_a_hash_inside_a_word_is_literal_and_starts_a_comment_only_at_a_words_start() -> None:
+    # As in bash: `echo a#b` prints `a#b`; `#` after a blank or an operator is a comment.
+    assert [(c.argv, c.redirects) for c in parse("a#b").commands] == [(("a#b",), ())]
+    assert [(c.argv, c.redirects) for c in parse("echo x #comment > y").commands] == [
+        (("echo", "x"), ())
+    ]
+    (cmd,) = parse("cat /tmp/a#b > out").commands
+    assert cmd.argv == ("cat", "/tmp/a#b") and cmd.redirects == ((">", "out"),)
+    assert argvs("echo $# 'q'#r \\#s; #gone\nid") == [("echo", "$#", "q#r", "#s"), ("id",)]
+    assert argvs("curl https://docs.acme.example/guide#install") == [
+        ("curl", "https://docs.acme.example/guide#install")
+    ]
+
+
+def test_whitespace_that_is_not_a_blank_belongs_to_the_word() -> None:
+    # Bash splits words only at space, tab and newline (and the operators): a form feed,
+    # a vertical tab or a no-break space is an ordinary character of the word.
+    for odd in ("\x0c", "\v", "\xa0"):
+        (cmd,) = parse(f"cat /tmp/a{odd}b c{odd}").commands
+        assert cmd.argv == ("cat", f"/tmp/a{odd}b", f"c{odd}") and cmd.redirects == (), odd
+        assert argvs(f"{odd}ls") == [(f"{odd}ls",)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab#2 \t\x0c\v\xa0\u2028'\"\\$`(){}=|&;<>\n", max_size=40))
+def test_every_redirection_is_written_in_the_text(text: str) -> None:
+    """An operator comes only from the metacharacters that spell it: no character turns
+    into a `>` (and so a file written) that the command line does not contain."""
+    for cmd in parse(text).commands:
+        for op, _ in cmd.redirects:
+            assert op in text
+
+
 def test_decode_base64_refuses_binary_and_non_base64() -> None:
     assert decode_base64(b64("echo hi")) == "echo hi"
     assert decode_base64(base64.b64encode(bytes(range(256))).decode()) is None
