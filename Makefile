@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEV    := $(VENV)/.dev-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck unit services clean bench-gateway bench-auditlog bench-policy bench-monitor bench-safeguards bench-ledger
+.PHONY: run test lint typecheck unit services browser screenshots clean bench-gateway bench-auditlog bench-policy bench-monitor bench-safeguards bench-ledger
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ run: $(STAMP)
 	$(BIN)/enclave init
 	$(BIN)/enclave serve
 
-## make test: set up and run every test (lint, types, unit, integration; SQLite and PostgreSQL)
-test: $(DEV) services
+## make test: set up and run every test (lint, types, unit, integration, browser; SQLite and PostgreSQL)
+test: $(DEV) services browser
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
@@ -33,6 +33,14 @@ test: $(DEV) services
 
 services:
 	@bash scripts/ensure-services.sh
+
+# Debian's chromium for the browser tests (tests/e2e), installed when missing.
+browser:
+	@bash scripts/ensure-browser.sh
+
+## make screenshots: seed a demo server and save the console's pages to docs/screenshots/
+screenshots: $(DEV) browser
+	$(BIN)/python scripts/console_screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
