@@ -32,7 +32,11 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _form(request: Request, *, status_code: int = 200, error: str = "") -> HTMLResponse:
+def _form(
+    request: Request, *, status_code: int = 200, error: str = "", target: object = None
+) -> HTMLResponse:
+    """The sign-in page; ``target`` is where to go after signing in: the form's own
+    ``next`` field when re-shown after a failure, else the query string's."""
     token = secrets.token_urlsafe(32)
     response = render(
         request,
@@ -41,7 +45,7 @@ def _form(request: Request, *, status_code: int = 200, error: str = "") -> HTMLR
         status_code=status_code,
         error=error,
         signin_token=token,
-        next=safe_next(request.query_params.get("next")),
+        next=safe_next(target if isinstance(target, str) else request.query_params.get("next")),
     )
     response.set_cookie(
         PRE_COOKIE,
@@ -83,7 +87,12 @@ async def _signin_form(request: Request) -> FormData:
 def signin(request: Request, data: Annotated[FormData, Depends(_signin_form)]) -> Response:
     name, password = data.get("name"), data.get("password")
     if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
-        return _form(request, status_code=400, error="enter your operator name and password")
+        return _form(
+            request,
+            status_code=400,
+            error="enter your operator name and password",
+            target=data.get("next"),
+        )
     # The peer address, or the client's as a trusted proxy reports it (uvicorn's
     # proxy-headers support, --forwarded-allow-ips): what failed sign-ins are counted by.
     source = request.client.host if request.client else ""
@@ -91,7 +100,7 @@ def signin(request: Request, data: Annotated[FormData, Depends(_signin_form)]) -
         new = console(request).accounts.sign_in(name, password, source=source)
     except SignInFailed as exc:  # and SignInThrottled (429), with its hint
         shown = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
-        return _form(request, status_code=exc.status, error=shown)
+        return _form(request, status_code=exc.status, error=shown, target=data.get("next"))
     target = data.get("next")
     response = RedirectResponse(
         safe_next(target if isinstance(target, str) else None), status_code=303

@@ -296,3 +296,18 @@ def test_failed_sign_ins_are_throttled_per_address(
     assert len(registry.list_events(operators["root"], limit=1000)) == recorded
     clock.advance(minutes=10)
     assert browser.sign_in("root").status_code == 303
+
+
+def test_a_failed_sign_in_keeps_the_page_asked_for(browser: ConsoleClient) -> None:
+    target = "/console/alerts?status=open"
+    form = browser.get("/signin", params={"next": target})
+    failed = browser.http.post(
+        PREFIX + "/signin",
+        data={"csrf": csrf_of(form.text), "name": "root", "password": "wrong", "next": target},
+    )
+    assert failed.status_code == 401 and "alerts?status=open" in failed.text
+    again = browser.http.post(
+        PREFIX + "/signin",
+        data={"csrf": csrf_of(failed.text), "name": "root", "password": PASSWORD, "next": target},
+    )
+    assert again.status_code == 303 and again.headers["location"] == target
