@@ -1,5 +1,9 @@
-"""Browser fixtures: one Enclave server per test module, one chromium per run, a fresh
+"""Browser fixtures: one Enclave server and one chromium per test module, a fresh
 browser context (no cookies) per test.
+
+Module scope, not session: Playwright's sync API keeps an event loop running in the main
+thread while it is open, and every asyncio test collected after tests/e2e would then fail
+with "Cannot run the event loop while another loop is running".
 
 Without /usr/bin/chromium the browser tests skip with one line; with ``CI=true`` that is a
 failure (`make test` installs the package first: scripts/ensure-browser.sh).
@@ -22,7 +26,7 @@ from e2e_support import (
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     problem = chromium_problem()
     if problem is not None:
