@@ -75,6 +75,11 @@ def init(
         _common.out.print("\nFirst operator created. Its admin-API token, shown once here:")
         _common.out.print(f"\n  {result['operator_token']}\n")
         _common.out.print(f"It is also saved (mode 0600) in {result['operator_token_file']}.")
+        _common.out.print(
+            f"For the operator console (/console), give it a password: "
+            f"enclave operator set-password {admin_name}",
+            markup=False,
+        )
     else:
         _common.out.print(
             "operators  exist already; the first token was saved in "
