@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -37,6 +37,7 @@ from enclave.ledger import (
     InsufficientCredits,
     LedgerService,
     PeriodicSweeper,
+    Transfer,
     TransferId,
     UnpricedVariant,
     estimate,
@@ -206,12 +207,12 @@ class CreditsLedger:
             # upstream call starts while the reservation commits; confirm() waits for the
             # commit before the first byte of the answer goes back.
             view.available -= hold.amount
-            hold.commit = asyncio.ensure_future(self._commit(hold, view, charge.principal.key.id))
+            hold.commit = asyncio.ensure_future(self._commit(hold, view))
             self.overlapped += 1
             return hold
         # Committed first: no record (first request, after a sweep or a refusal) or not
         # enough on it. The database decides before the upstream is called.
-        commit = asyncio.ensure_future(self._commit(hold, view, charge.principal.key.id))
+        commit = asyncio.ensure_future(self._commit(hold, view))
         try:
             await asyncio.shield(commit)
         except BaseException:
@@ -223,9 +224,8 @@ class CreditsLedger:
             await self._refresh(hold.org_id, view)
         return hold
 
-    async def _commit(self, hold: Hold, view: _View, key_id: str) -> None:
-        view.writes += 1
-        view.epoch += 1
+    async def _commit(self, hold: Hold, view: _View) -> None:
+        self._begin(view)
         try:
             await self._lanes.run(
                 Urgency.REQUEST,
@@ -235,22 +235,19 @@ class CreditsLedger:
                 amount=hold.amount,
                 timeout=self._timeout,
                 price=hold.estimate.price,
-                actor=f"key:{key_id}",
-                key_id=key_id,
+                actor=f"key:{hold.key_id}",
+                key_id=hold.key_id,
             )
-        except InsufficientCredits as exc:
-            # The database refused what the record allowed (credits spent by another
-            # process, a grant expired): forget the record, refuse this request.
+        except BaseException as exc:
+            # Nothing reserved. A refusal of what the record allowed (credits spent by
+            # another process, a grant expired), or any failure: forget the record.
             view.available = None
             hold.refused = True
             await self._refund(_limits(hold), hold.estimate.tokens)
-            raise CreditsExhausted(
-                exc.message, hint="ask the programme's operators for a grant"
-            ) from None
-        except BaseException:
-            view.available = None
-            hold.refused = True
-            await self._refund(_limits(hold), hold.estimate.tokens)
+            if isinstance(exc, InsufficientCredits):
+                raise CreditsExhausted(
+                    exc.message, hint="ask the programme's operators for a grant"
+                ) from None
             raise
         finally:
             view.writes -= 1
@@ -295,41 +292,39 @@ class CreditsLedger:
         if not await self._landed(hold):
             return 0
         usage = ledger_usage(hold, settlement)
-        view = self._views.get(hold.org_id)
-        self._begin(view)
         try:
-            posted = await self._lanes.run(
-                Urgency.AFTER, self.ledger.settle, pending_id=TransferId(hold.id), usage=usage
-            )
-        except BaseException:
-            self._end(view, None)
-            raise
+            posted = await self._resolve(hold, self.ledger.settle, usage=usage)
         finally:
             used = usage.input_tokens + usage.output_tokens
             used += usage.cache_read_tokens + usage.cache_write_tokens
             await self._refund(_limits(hold), max(0, hold.estimate.tokens - used))
-        self._end(view, hold.amount - posted.amount)
         return posted.amount
 
     async def void(self, reservation: Reservation, reason: str) -> None:
         hold = _hold(reservation)
         if not await self._landed(hold):
             return  # refused: nothing was reserved (the refusal refunded the limits)
+        try:
+            await self._resolve(hold, self.ledger.void, reason=reason or "void")
+        finally:
+            await self._refund(_limits(hold), hold.estimate.tokens)
+
+    async def _resolve(
+        self, hold: Hold, resolve: Callable[..., Transfer], **kwargs: Any
+    ) -> Transfer:
+        """Post or void the reservation in the write lanes, keeping the organisation's
+        record exact: what the resolution returns is available again once it lands."""
         view = self._views.get(hold.org_id)
         self._begin(view)
         try:
-            await self._lanes.run(
-                Urgency.AFTER,
-                self.ledger.void,
-                pending_id=TransferId(hold.id),
-                reason=reason or "void",
+            done = await self._lanes.run(
+                Urgency.AFTER, resolve, pending_id=TransferId(hold.id), **kwargs
             )
         except BaseException:
             self._end(view, None)
             raise
-        finally:
-            await self._refund(_limits(hold), hold.estimate.tokens)
-        self._end(view, hold.amount)
+        self._end(view, hold.amount - done.amount)
+        return done
 
     @staticmethod
     def _begin(view: _View | None) -> None:
