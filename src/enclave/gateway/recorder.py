@@ -51,12 +51,11 @@ class Recorder:
         *,
         batch: int = 500,
         interval: float = 0.05,
+        lanes: WriteLanes,
         bodies_dir: Path | None = None,
-        lanes: WriteLanes | None = None,
     ) -> None:
         self._sink = sink
-        # The database's write lanes, behind reservations and settlements (store/lanes.py);
-        # without them, a worker thread of asyncio's own.
+        # The database's write lanes, behind reservations and settlements (store/lanes.py).
         self._lanes = lanes
         self._batch = batch
         self._interval = interval
@@ -124,10 +123,7 @@ class Recorder:
         self._task = None
 
     async def _offload(self, write: Callable[[list[_Queued]], None], batch: list[_Queued]) -> None:
-        if self._lanes is None:
-            await asyncio.to_thread(write, batch)
-        else:
-            await self._lanes.run(Urgency.BACKGROUND, write, batch)
+        await self._lanes.run(Urgency.BACKGROUND, write, batch)
 
     async def _run(self) -> None:
         assert self._wake is not None

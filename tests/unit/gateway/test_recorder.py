@@ -51,7 +51,7 @@ def test_a_burst_is_written_in_batches(
     sink = Counting(db)
 
     async def main() -> None:
-        recorder = Recorder(sink, batch=100, interval=0.01)
+        recorder = Recorder(sink, lanes=db.lanes, batch=100, interval=0.01)
         await recorder.start()
         for i in range(1000):
             recorder.record(_event(i))
@@ -68,7 +68,9 @@ def test_close_writes_everything_queued(
     db: Database, registry: RegistryService, admin: Operator
 ) -> None:
     async def main() -> None:
-        recorder = Recorder(Counting(db), batch=500, interval=60)  # the timer never fires
+        recorder = Recorder(
+            Counting(db), lanes=db.lanes, batch=500, interval=60
+        )  # the timer never fires
         await recorder.start()
         for i in range(250):
             recorder.record(_event(i))
@@ -86,7 +88,7 @@ def test_an_outage_is_retried_not_lost(
     sink = Counting(db, fail=2)
 
     async def main() -> Any:
-        recorder = Recorder(sink, batch=50, interval=0.001)
+        recorder = Recorder(sink, lanes=db.lanes, batch=50, interval=0.001)
         await recorder.start()
         for i in range(120):
             recorder.record(_event(i))
@@ -102,7 +104,7 @@ def test_an_event_after_close_is_written_directly(
     db: Database, registry: RegistryService, admin: Operator
 ) -> None:
     async def main() -> None:
-        recorder = Recorder(Counting(db), batch=10, interval=0.01)
+        recorder = Recorder(Counting(db), lanes=db.lanes, batch=10, interval=0.01)
         await recorder.start()
         await recorder.close()
         recorder.record(_event(7))  # e.g. a request that outlived the shutdown
