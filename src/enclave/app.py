@@ -3,8 +3,11 @@ loads it by name (``enclave.app:create_app``, factory mode)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from enclave import __version__
 from enclave.config import load_settings
@@ -95,12 +98,11 @@ def build_app(runtime: Runtime, *, client: ClientApi | None = None) -> FastAPI:
     app.router.routes[0:0] = client.routes()  # /v1/*, /metrics: first, the hot path
 
     settings = runtime.settings
-    app.add_middleware(
-        RequestLimits,
-        max_body_bytes=settings.max_body_bytes,
-        max_json_depth=settings.max_json_depth,
+    limits: dict[str, Any] = {
+        "max_body_bytes": settings.max_body_bytes,
+        "max_json_depth": settings.max_json_depth,
         # Each API refuses in its own error shape: one line per API here.
-        render=by_path_prefix(
+        "render": by_path_prefix(
             {
                 "/admin": problems.render_error,
                 "/v1": client_errors.render_error,
@@ -108,14 +110,43 @@ def build_app(runtime: Runtime, *, client: ClientApi | None = None) -> FastAPI:
             },
             default=problems.render_error,
         ),
-        require_json=lambda scope: admin.is_mutation(scope) or client.requires_json(scope),
-    )
+        "require_json": lambda scope: admin.is_mutation(scope) or client.requires_json(scope),
+    }
+    app.add_middleware(RequestLimits, **limits)
+    # The same limits in front of the model calls when the server mounts them directly.
+    app.state.model_calls = {
+        path: RequestLimits(handler, **limits) for path, handler in client.model_calls().items()
+    }
     return app
 
 
-def create_app() -> FastAPI:
+class ModelCalls:
+    """The model calls straight to the governed path, ahead of the framework.
+
+    They are most of the traffic, and the pipeline parses, checks and answers them
+    itself, errors included, in each API's own shape: FastAPI's and Starlette's layers
+    (error and telemetry middleware, exception handlers, the router) only added about
+    70 us to each (profiled under `make bench-gateway`). Every other path, and any
+    scope that is not a plain HTTP request to one of these paths, goes to ``app``, which
+    serves the model calls the same way (tests/integration/gateway/test_model_calls_lane.py).
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._calls: dict[str, ASGIApp] = app.state.model_calls
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            call = self._calls.get(scope["path"])
+            if call is not None:
+                await call(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app() -> ModelCalls:
     """uvicorn factory: settings from the environment, database must be initialised."""
-    return build_app(open_runtime(load_settings()))
+    return ModelCalls(build_app(open_runtime(load_settings(), serving=True)))
 
 
-__all__ = ["build_app", "create_app"]
+__all__ = ["ModelCalls", "build_app", "create_app"]

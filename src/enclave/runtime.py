@@ -68,8 +68,11 @@ class Runtime:
         self.db.close()
 
 
-def open_runtime(settings: Settings, *, require_schema: bool = True) -> Runtime:
-    db = Database(settings.database_url)
+def open_runtime(
+    settings: Settings, *, require_schema: bool = True, serving: bool = False
+) -> Runtime:
+    """``serving``: the server's runtime (its SQLite log is checkpointed in the background)."""
+    db = Database(settings.database_url, background_checkpoints=serving)
     try:
         if require_schema:
             db.require_current()

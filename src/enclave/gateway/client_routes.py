@@ -52,6 +52,7 @@ from enclave.monitor import MonitorService
 from enclave.policy import PolicyEngine, ReloadHook, install_sighup_reload
 from enclave.runtime import Runtime
 from enclave.safeguards import Safeguards as SafeguardsService
+from enclave.store.driver import EventLog
 from enclave.store.key_rows import KeyRows
 from enclave.store.monitor_repo import build_monitor
 
@@ -132,7 +133,7 @@ class ClientApi:
         self.metrics = GatewayMetrics()
         bodies = settings.state_dir / "bodies" if settings.gateway.store_bodies else None
         self.recorder = Recorder(
-            runtime.db,
+            EventLog(runtime.db.engine),  # on the driver: store/driver.py
             batch=settings.gateway.record_batch,
             interval=settings.gateway.record_interval_ms / 1000,
             bodies_dir=bodies,
@@ -239,10 +240,17 @@ class ClientApi:
         """For RequestLimits: model calls must be application/json (else 415)."""
         return scope["method"] == "POST" and scope["path"] in _JSON_ROUTES
 
+    def model_calls(self) -> dict[str, ASGIHandler]:
+        """The model-call routes: path -> handler (the server also mounts them ahead of
+        the framework: enclave.app.ModelCalls)."""
+        return {
+            "/v1/chat/completions": self.pipeline.chat_completions,
+            "/v1/messages": self.pipeline.messages,
+        }
+
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/v1/chat/completions", _Asgi(self.pipeline.chat_completions)),
-            Route("/v1/messages", _Asgi(self.pipeline.messages)),
+            *(Route(path, _Asgi(handler)) for path, handler in self.model_calls().items()),
             Route("/v1/models", _Asgi(self.list_models)),
             Route("/v1/models/{model_id:path}", _Asgi(self.get_model)),
             Route("/v1/enclave/tiers", _Asgi(self.tiers_page)),

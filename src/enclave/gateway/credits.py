@@ -9,10 +9,11 @@ the gateway"):
       -> upstream -> settle on the usage (or on what a cut stream delivered), or void
       -> refund the unused part of the token estimate to the tokens-per-minute limits
 
-The ledger's calls are synchronous (SQLAlchemy) and run in the database's write lanes
-(store/lanes.py): the reservation, which the client waits for, ahead of settlements and
-event batches, and on SQLite all in one thread, so that no write in this process waits
-on another's lock (SQLite's busy handler sleeps at least 1 ms). The in-process rate
+The ledger's calls are synchronous and go through the database's write lanes
+(store/lanes.py, WriteLanes.attempt): on SQLite they run on the event loop when the
+write lock is free (a few statements on the driver, no disk sync; store/driver.py) and
+otherwise in the lane's one thread, the reservation, which the client waits for, ahead
+of settlements and event batches; on PostgreSQL in the lanes' threads. The in-process rate
 limiter is a few microseconds of arithmetic under a lock and runs inline; the Redis one
 does I/O and goes to a thread.
 """
@@ -227,7 +228,7 @@ class CreditsLedger:
     async def _commit(self, hold: Hold, view: _View) -> None:
         self._begin(view)
         try:
-            await self._lanes.run(
+            await self._lanes.attempt(
                 Urgency.REQUEST,
                 self.ledger.reserve,
                 transfer_id=TransferId(hold.id),
@@ -317,7 +318,7 @@ class CreditsLedger:
         view = self._views.get(hold.org_id)
         self._begin(view)
         try:
-            done = await self._lanes.run(
+            done = await self._lanes.attempt(
                 Urgency.AFTER, resolve, pending_id=TransferId(hold.id), **kwargs
             )
         except BaseException:
@@ -347,7 +348,7 @@ class CreditsLedger:
     async def checkpoint(self, reservation: Reservation, settlement: Settlement) -> None:
         hold = _hold(reservation)
         try:
-            await self._lanes.run(
+            await self._lanes.attempt(
                 Urgency.AFTER,
                 self.ledger.record_usage,
                 pending_id=TransferId(hold.id),

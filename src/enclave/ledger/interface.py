@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import ClassVar, NewType, Protocol
 
 from enclave.errors import ConfigError, Conflict, EnclaveError, InputError, NotFound
-from enclave.events import EventReader, EventWriter
+from enclave.events import Event, EventReader, EventWriter
 from enclave.registry import Organisation, OrgId, OrgStatus
 
 TransferId = NewType("TransferId", str)
@@ -252,23 +252,14 @@ class BalanceDelta:
     credits_posted: int = 0
 
 
-class LedgerUnit(EventWriter, EventReader, Protocol):
-    """One transaction over the ledger tables, the events table and (read-only) the
-    organisations the ledger refers to."""
-
-    def get_org(self, org_id: OrgId) -> Organisation | None: ...
-    def get_org_by_name(self, name: str) -> Organisation | None: ...
-    def list_orgs(self, *, status: OrgStatus | None = None) -> list[Organisation]: ...
-
-    def open_account(self, account: Account) -> bool:
-        """Insert unless it exists; True when this call created it."""
-        ...
+class ReservationUnit(Protocol):
+    """The statements a reservation, its resolution and a usage checkpoint run, in one
+    transaction: the request path's share of the ledger (the SQL store runs them on the
+    database driver; see store/ledger_driver.py)."""
 
     def get_account(self, account_id: AccountId, *, lock: bool = False) -> Account | None:
         """With ``lock``, hold the row until the transaction ends (FOR UPDATE)."""
         ...
-
-    def list_accounts(self, *, kind: AccountKind | None = None) -> list[Account]: ...
 
     def apply(
         self, effects: Sequence[tuple[AccountId, BalanceDelta]], *, guard: AccountId | None
@@ -286,12 +277,6 @@ class LedgerUnit(EventWriter, EventReader, Protocol):
 
     def get_transfer(self, transfer_id: TransferId) -> Transfer | None: ...
     def resolution_of(self, pending_id: TransferId) -> Transfer | None: ...
-    def list_transfers(
-        self, *, account: AccountId | None = None, before: int | None = None, limit: int = 100
-    ) -> list[Transfer]: ...
-    def iter_transfers(self) -> Iterator[Transfer]:
-        """Every transfer in storage order (for the check)."""
-        ...
 
     def hold(self, transfer: Transfer) -> None:
         """Index a pending transfer as open (for the sweeper)."""
@@ -300,6 +285,36 @@ class LedgerUnit(EventWriter, EventReader, Protocol):
     def release(self, pending_id: TransferId) -> bool:
         """Remove a pending transfer from the open index; True for the one caller that
         removed it. This is the claim that makes a second resolution lose."""
+        ...
+
+    def latest_usage(self, pending_id: TransferId) -> tuple[Usage, bool] | None:
+        """The newest usage recorded for a pending transfer and whether it was final."""
+        ...
+
+    def append_many(self, events: Sequence[Event]) -> None:
+        """Append events in this transaction (their sequence numbers are not returned)."""
+        ...
+
+
+class LedgerUnit(ReservationUnit, EventWriter, EventReader, Protocol):
+    """One transaction over the ledger tables, the events table and (read-only) the
+    organisations the ledger refers to."""
+
+    def get_org(self, org_id: OrgId) -> Organisation | None: ...
+    def get_org_by_name(self, name: str) -> Organisation | None: ...
+    def list_orgs(self, *, status: OrgStatus | None = None) -> list[Organisation]: ...
+
+    def open_account(self, account: Account) -> bool:
+        """Insert unless it exists; True when this call created it."""
+        ...
+
+    def list_accounts(self, *, kind: AccountKind | None = None) -> list[Account]: ...
+
+    def list_transfers(
+        self, *, account: AccountId | None = None, before: int | None = None, limit: int = 100
+    ) -> list[Transfer]: ...
+    def iter_transfers(self) -> Iterator[Transfer]:
+        """Every transfer in storage order (for the check)."""
         ...
 
     def open_pending(self) -> set[TransferId]: ...
@@ -314,16 +329,17 @@ class LedgerUnit(EventWriter, EventReader, Protocol):
         """Credits granted to each account since ``since`` (allocation's "already gets")."""
         ...
 
-    def latest_usage(self, pending_id: TransferId) -> tuple[Usage, bool] | None:
-        """The newest usage recorded for a pending transfer and whether it was final."""
-        ...
-
     def ledger_event_subjects(self) -> set[str]: ...
 
 
 class LedgerStore(Protocol):
     def unit(self) -> AbstractContextManager[LedgerUnit]:
         """A write transaction: everything inside commits together or not at all."""
+        ...
+
+    def reservations(self) -> AbstractContextManager[ReservationUnit]:
+        """A write transaction for a reservation, its resolution or a usage checkpoint:
+        the same guarantees as ``unit``, fewer statements, no query builder."""
         ...
 
     def reader(self) -> AbstractContextManager[LedgerUnit]: ...
@@ -405,6 +421,7 @@ __all__ = [
     "PendingResolved",
     "Phase",
     "PriceRef",
+    "ReservationUnit",
     "Transfer",
     "TransferExists",
     "TransferId",

@@ -32,11 +32,11 @@ from enclave.ledger.interface import (
     Ledger,
     LedgerInputError,
     LedgerStore,
-    LedgerUnit,
     NotPending,
     PendingResolved,
     Phase,
     PriceRef,
+    ReservationUnit,
     Transfer,
     TransferExists,
     TransferId,
@@ -113,7 +113,7 @@ class LedgerService:
             key_id=key_id,
         )
 
-        def write(unit: LedgerUnit) -> Transfer:
+        def write(unit: ReservationUnit) -> Transfer:
             debit = wanted.debit_account
             try:
                 stored = unit.insert_transfer(wanted)  # a reused id stops here
@@ -142,7 +142,7 @@ class LedgerService:
                 )
             return stored
 
-        return self._w.write(wanted, write)
+        return self._w.reserve(wanted, write)
 
     def post(
         self,
@@ -188,7 +188,7 @@ class LedgerService:
         pending_id: TransferId,
         transfer_id: TransferId | None,
         actor: str,
-        decide: Callable[[Transfer, LedgerUnit], Outcome],
+        decide: Callable[[Transfer, ReservationUnit], Outcome],
     ) -> tuple[Transfer, bool]:
         """Resolve a pending transfer as ``decide`` says, inside the transaction that
         claims it; the flag is False when an identical resolution existed already (an
@@ -198,7 +198,7 @@ class LedgerService:
         now = self._clock()
         wanted: Transfer | None = None
 
-        def write(unit: LedgerUnit) -> tuple[Transfer, bool]:
+        def write(unit: ReservationUnit) -> tuple[Transfer, bool]:
             nonlocal wanted
             pending = unit.get_transfer(pid)
             if pending is None:
@@ -247,7 +247,7 @@ class LedgerService:
             return stored, True
 
         try:
-            with self._store.unit() as unit:
+            with self._store.reservations() as unit:
                 return write(unit)
         except DuplicateTransfer:
             with self._store.reader() as unit:
@@ -263,7 +263,7 @@ class LedgerService:
         reservation, so a crash never turns a served request into a free one."""
         pid = models.valid_transfer_id(pending_id, field="pending_id")
         models.valid_usage(usage)
-        with self._store.unit() as unit:
+        with self._store.reservations() as unit:
             pending = unit.get_transfer(pid)
             if pending is None:
                 raise UnknownTransfer(f"unknown pending transfer {pid!r}")
@@ -396,7 +396,7 @@ def _cost_of(pending: Transfer, usage: Usage) -> Outcome:
     return Outcome(Phase.POST, charged, cost - charged, usage)
 
 
-def _reconcile(pending: Transfer, unit: LedgerUnit) -> Outcome:
+def _reconcile(pending: Transfer, unit: ReservationUnit) -> Outcome:
     """The sweeper's decision, read in the transaction that claimed the reservation: the
     newest usage checkpoint is posted; without one the reservation expires."""
     found = unit.latest_usage(pending.id)

@@ -20,6 +20,7 @@ from enclave.ledger.interface import (
     LedgerUnit,
     PendingResolved,
     Phase,
+    ReservationUnit,
     Transfer,
     TransferExists,
     UnknownAccount,
@@ -89,7 +90,7 @@ class TransferWriter:
         self._store = store
         self._clock = clock
 
-    def event(self, unit: LedgerUnit, transfer: Transfer, **extra: object) -> None:
+    def event(self, unit: ReservationUnit, transfer: Transfer, **extra: object) -> None:
         data: dict[str, object] = {
             "transfer": transfer.id,
             "debit": transfer.debit_account,
@@ -154,6 +155,15 @@ class TransferWriter:
         field of intent matches, an error naming the fields when not."""
         try:
             with self._store.unit() as unit:
+                return write(unit)
+        except DuplicateTransfer:
+            with self._store.reader() as unit:
+                return self.same_or_error(unit, wanted)
+
+    def reserve(self, wanted: Transfer, write: Callable[[ReservationUnit], Transfer]) -> Transfer:
+        """``write`` as above, in the store's reservation transaction (the request path)."""
+        try:
+            with self._store.reservations() as unit:
                 return write(unit)
         except DuplicateTransfer:
             with self._store.reader() as unit:

@@ -10,10 +10,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from enclave.errors import StoreError
+from enclave.store.checkpoints import WalCheckpointer
+from enclave.store.driver import close_connections
 from enclave.store.engine import make_engine, read_connection, write_connection
 from enclave.store.lanes import WriteLanes, lanes_for
 from enclave.store.registry_repo import SqlRegistryUnit
@@ -24,15 +26,27 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Database:
     """Implements every domain's store Protocol over one SQLAlchemy engine."""
 
-    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self, url: str, *, engine: Engine | None = None, background_checkpoints: bool = False
+    ) -> None:
+        """``background_checkpoints``: on SQLite, a thread checkpoints the write-ahead log
+        instead of whichever commit fills it (store/checkpoints.py); for the server."""
         self.url = url
-        self.engine = engine or make_engine(url)
+        self.checkpointer: WalCheckpointer | None = None
+        background = background_checkpoints and engine is None and _sqlite_file(url) is not None
+        self.engine = engine or make_engine(url, background_checkpoints=background)
+        if background:
+            self.checkpointer = WalCheckpointer(str(_sqlite_file(url)))
+            self.checkpointer.start()
         # The threads this process's asynchronous callers write through (store/lanes.py);
         # started on first use.
         self.lanes: WriteLanes = lanes_for(url)
 
     def close(self) -> None:
         self.lanes.close()
+        if self.checkpointer is not None:
+            self.checkpointer.close()  # after the lanes' last writes
+        close_connections(self.engine)
         self.engine.dispose()
 
     # -- schema -------------------------------------------------------------------
@@ -86,6 +100,14 @@ class Database:
     def reader(self) -> Iterator[SqlRegistryUnit]:
         with read_connection(self.engine) as conn:
             yield SqlRegistryUnit(conn)
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL (None: not SQLite, or in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
 
 
 __all__ = ["Database"]

@@ -3,7 +3,8 @@ PostgreSQL (psycopg 3), picked by the URL alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -11,8 +12,10 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from enclave.errors import Conflict, StoreError
+from enclave.store.lanes import WouldWait, inline_attempt
 
 _WRITE = "enclave_write"
+BUSY_TIMEOUT_MS = 30000
 
 
 def normalise_url(url: str) -> str:
@@ -21,7 +24,9 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, background_checkpoints: bool = False) -> Engine:
+    """``background_checkpoints``: SQLite's automatic WAL checkpoint is off on this
+    engine's connections, for a process that runs store.checkpoints.WalCheckpointer."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -31,12 +36,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             pool_size=8,
             max_overflow=8,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, autocheckpoint=not background_checkpoints)
         return engine
     return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, autocheckpoint: bool) -> None:
     # pysqlite's own transaction handling begins lazily and never with IMMEDIATE, so
     # two writers can both read, then deadlock on upgrade ("database is locked"). We
     # take over BEGIN (SQLAlchemy docs, "Serializable isolation / Savepoints / Transactional
@@ -48,13 +53,38 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if conn.get_execution_options().get(_WRITE):
+            begin_immediate(conn.exec_driver_sql)
+        else:
+            conn.exec_driver_sql("BEGIN DEFERRED")
+
+
+def begin_immediate(execute: Callable[[str], object]) -> None:
+    """BEGIN IMMEDIATE on SQLite: the write lock up front. In a write attempted inline
+    (store/lanes.py, WriteLanes.attempt) only if the lock is free now: WouldWait, with
+    nothing done, if another connection holds it."""
+    if not inline_attempt():
+        execute("BEGIN IMMEDIATE")
+        return
+    execute("PRAGMA busy_timeout=0")
+    try:
+        execute("BEGIN IMMEDIATE")
+    except (sqlite3.OperationalError, OperationalError) as exc:
+        orig = exc.orig if isinstance(exc, OperationalError) else exc
+        if isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode & 0xFF == (
+            sqlite3.SQLITE_BUSY
+        ):
+            raise WouldWait from None
+        raise
+    finally:
+        execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 @contextmanager
@@ -87,4 +117,11 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
         raise StoreError(f"database unavailable: {exc.orig}") from None
 
 
-__all__ = ["make_engine", "normalise_url", "read_connection", "write_connection"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "begin_immediate",
+    "make_engine",
+    "normalise_url",
+    "read_connection",
+    "write_connection",
+]

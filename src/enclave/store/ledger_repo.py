@@ -4,7 +4,7 @@ composition helpers that build the ledger service and the rate limiter from Sett
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -55,7 +55,9 @@ from enclave.ledger.service import LedgerService
 from enclave.ledger.writer import USAGE_EVENT
 from enclave.registry import OrgId
 from enclave.store.database import Database
+from enclave.store.driver import is_foreign_key_violation, is_unique_violation
 from enclave.store.engine import read_connection, write_connection
+from enclave.store.ledger_driver import DriverReservationUnit, reservation_transaction
 from enclave.store.registry_repo import SqlRegistryUnit
 from enclave.store.tables import events, ledger_accounts, ledger_pending, ledger_transfers
 
@@ -139,20 +141,6 @@ def _plain(value: PriceRef | Usage | None) -> dict[str, Any] | None:
     if value is None:
         return None
     return {name: getattr(value, name) for name in value.__slots__}
-
-
-def _is_unique_violation(exc: IntegrityError) -> bool:
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    if sqlstate is not None:
-        return bool(sqlstate == "23505")  # PostgreSQL unique_violation
-    return "UNIQUE constraint failed" in str(exc.orig)
-
-
-def _is_foreign_key_violation(exc: IntegrityError) -> bool:
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    if sqlstate is not None:
-        return bool(sqlstate == "23503")  # PostgreSQL foreign_key_violation
-    return "FOREIGN KEY constraint failed" in str(exc.orig)
 
 
 class SqlLedgerUnit(SqlRegistryUnit):
@@ -248,9 +236,9 @@ class SqlLedgerUnit(SqlRegistryUnit):
         try:
             seq = self._c.execute(_INSERT_TRANSFER, values)
         except IntegrityError as exc:
-            if _is_unique_violation(exc):
+            if is_unique_violation(exc.orig):
                 raise DuplicateTransfer(f"transfer {transfer.id} collides") from None
-            if _is_foreign_key_violation(exc):
+            if is_foreign_key_violation(exc.orig):
                 raise UnknownAccount(
                     f"transfer {transfer.id} names an account that does not exist"
                 ) from None
@@ -387,6 +375,9 @@ class SqlLedgerStore:
     def unit(self) -> Iterator[SqlLedgerUnit]:
         with write_connection(self._engine) as conn:
             yield SqlLedgerUnit(conn)
+
+    def reservations(self) -> AbstractContextManager[DriverReservationUnit]:
+        return reservation_transaction(self._engine)
 
     @contextmanager
     def reader(self) -> Iterator[SqlLedgerUnit]:

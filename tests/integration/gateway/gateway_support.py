@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from enclave.app import build_app
+from enclave.app import ModelCalls, build_app
 from enclave.config import Settings
 from enclave.events import StoredEvent
 from enclave.gateway.client_routes import ClientApi
@@ -304,8 +304,8 @@ def start_gateway(
         freeze_gc=False,  # a test process builds many apps: freezing would keep them all
         **kwargs,
     )
-    app = build_app(runtime, client=client)
-    return client, app
+    # As `enclave serve` mounts it: the model calls ahead of the framework.
+    return client, ModelCalls(build_app(runtime, client=client))
 
 
 def run_gateway(
