@@ -76,27 +76,32 @@ class Featuriser:
         codes = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         length = codes.shape[0]
         with np.errstate(over="ignore"):
-            for n in range(spec.char_min, spec.char_max + 1):
-                if length < n:
-                    break
-                h = codes[: length - n + 1].copy()
-                for k in range(1, n):
-                    h = h * _PRIME + codes[k : length - n + 1 + k]
-                parts.append(_mix(h ^ self._salts[n]))
+            # The n-gram hash grows by one code point at a time: h_n[i] = h_(n-1)[i] * P +
+            # codes[i + n - 1], the same polynomial as hashing each window from scratch.
+            h = codes
+            for n in range(2, min(spec.char_max, length) + 1):
+                h = h[: length - n + 1] * _PRIME + codes[n - 1 :]
+                if n >= spec.char_min:
+                    parts.append(h ^ self._salts[n])
+            if spec.char_min == 1 and length >= 1:
+                parts.append(codes ^ self._salts[1])
             words = _WORD.findall(text)
             if words:
                 w = np.fromiter(
                     (zlib.crc32(word.encode()) for word in words), dtype=np.uint64, count=len(words)
                 )
-                parts.append(_mix(w ^ self._salts[9]))
+                parts.append(w ^ self._salts[9])
                 if spec.word_ngrams >= 2 and len(words) > 1:
-                    parts.append(_mix((w[:-1] * _PRIME + w[1:]) ^ self._salts[10]))
+                    parts.append((w[:-1] * _PRIME + w[1:]) ^ self._salts[10])
                 if spec.word_ngrams >= 3 and len(words) > 2:
                     tri = (w[:-2] * _PRIME + w[1:-1]) * _PRIME + w[2:]
-                    parts.append(_mix(tri ^ self._salts[11]))
+                    parts.append(tri ^ self._salts[11])
         if not parts:
             return np.zeros(0, dtype=np.int64)
-        buckets = (np.concatenate(parts) >> self._shift).astype(np.int64)
+        with np.errstate(over="ignore"):
+            # One finaliser pass over every part (element-wise, so the same buckets).
+            mixed = _mix(np.concatenate(parts))
+        buckets = (mixed >> self._shift).astype(np.int64)
         return np.unique(buckets)
 
 

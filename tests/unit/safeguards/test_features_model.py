@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,50 @@ def test_indices_are_sorted_distinct_and_in_range(text: str) -> None:
     assert idx.dtype == np.int64
     assert np.all(np.diff(idx) > 0)
     assert idx.size == 0 or (idx.min() >= 0 and idx.max() < spec.dim)
+
+
+_M64 = (1 << 64) - 1
+
+
+def _reference_buckets(text: str, spec: FeatureSpec) -> set[int]:
+    """The feature buckets computed the slow way, one n-gram at a time with Python
+    integers: each character window hashed from scratch, each hash finalised alone."""
+    salts = {n: 0x9E3779B97F4A7C15 * (n + 1) % (1 << 64) for n in range(1, 16)}
+    prime = 0x100000001B3
+
+    def mix(h: int) -> int:
+        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _M64
+        return h ^ (h >> 31)
+
+    def poly(values: list[int]) -> int:
+        h = 0
+        for v in values:
+            h = (h * prime + v) & _M64
+        return h
+
+    hashes = []
+    codes = [ord(ch) for ch in " " + text + " "]
+    for n in range(spec.char_min, spec.char_max + 1):
+        hashes.extend(poly(codes[i : i + n]) ^ salts[n] for i in range(len(codes) - n + 1))
+    words = [zlib.crc32(w.encode()) for w in re.findall(r"\w+", text)]
+    for n, salt in ((1, 9), (2, 10), (3, 11)):
+        if n <= spec.word_ngrams:
+            hashes.extend(poly(words[i : i + n]) ^ salts[salt] for i in range(len(words) - n + 1))
+    return {mix(h) >> (64 - spec.bits) for h in hashes}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(max_size=80),
+    st.sampled_from(
+        [FeatureSpec(bits=12), FeatureSpec(bits=10, char_min=1, char_max=8, word_ngrams=3)]
+    ),
+)
+def test_indices_are_the_buckets_of_every_ngram_hashed_alone(text: str, spec: FeatureSpec) -> None:
+    # The vectorised hashing (incremental windows, one finaliser pass) is an optimisation:
+    # it must give exactly the buckets of the definition.
+    assert set(Featuriser(spec).indices(text).tolist()) == _reference_buckets(text, spec)
 
 
 def test_features_do_not_depend_on_the_process_hash_seed() -> None:
