@@ -32,8 +32,8 @@ from sqlalchemy.exc import DBAPIError
 
 from enclave.errors import Conflict, StoreError
 from enclave.events import Event, canonical_json
-from enclave.store.engine import begin_immediate
-from enclave.store.lanes import inline_attempt
+from enclave.store.engine import begin_immediate, is_busy
+from enclave.store.lanes import WouldWait, inline_attempt
 
 
 def sqlite_datetime(value: datetime | None) -> str | None:
@@ -161,11 +161,14 @@ class _Kept:
         the caller takes one from the pool instead)."""
         if getattr(self._local, "busy", False):
             return None
-        conn = getattr(self._local, "conn", None)
+        conn: Any = getattr(self._local, "conn", None)
         if conn is None:
             proxied = self._engine.raw_connection()
             conn = proxied.driver_connection
             proxied.detach()  # ours for good; the engine's connect settings stay
+            if self._engine.dialect.name == "sqlite":
+                # Used only for inline attempts: never wait for the write lock here.
+                conn.execute("PRAGMA busy_timeout=0")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -234,7 +237,10 @@ def driver_transaction(engine: Engine) -> Iterator[tuple[Any, Dialect]]:
     try:
         cursor = conn.cursor()
         if not postgres:
-            begin_immediate(cursor.execute)
+            if pooled is None:  # kept: its busy timeout is 0 already
+                _begin_now(cursor)
+            else:
+                begin_immediate(cursor.execute)
         try:
             yield cursor, dialect
         except BaseException:
@@ -264,6 +270,15 @@ def driver_transaction(engine: Engine) -> Iterator[tuple[Any, Dialect]]:
             pooled.invalidate()
         else:
             pooled.close()
+
+
+def _begin_now(cursor: Any) -> None:
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if is_busy(exc):
+            raise WouldWait from None
+        raise
 
 
 def _rollback(conn: Any, dialect: Dialect) -> bool:

@@ -77,14 +77,19 @@ def begin_immediate(execute: Callable[[str], object]) -> None:
     try:
         execute("BEGIN IMMEDIATE")
     except (sqlite3.OperationalError, OperationalError) as exc:
-        orig = exc.orig if isinstance(exc, OperationalError) else exc
-        if isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode & 0xFF == (
-            sqlite3.SQLITE_BUSY
-        ):
+        if is_busy(exc):
             raise WouldWait from None
         raise
     finally:
         execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY (another connection holds the lock), from sqlite3 or SQLAlchemy."""
+    orig = exc.orig if isinstance(exc, OperationalError) else exc
+    return isinstance(orig, sqlite3.OperationalError) and (
+        orig.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+    )
 
 
 @contextmanager
@@ -120,6 +125,7 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "begin_immediate",
+    "is_busy",
     "make_engine",
     "normalise_url",
     "read_connection",
