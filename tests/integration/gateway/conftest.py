@@ -19,6 +19,7 @@ from gateway_support import (
     Gateway,
     State,
     Swappable,
+    close_sdk_clients,
     gateway_config,
     run_gateway,
     serve_in_thread,
@@ -75,3 +76,9 @@ def gateway(
     yield from run_gateway(
         gateway_settings, db, registry, admin, second_admin, clock, enclave_server, upstream
     )
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    close_sdk_clients()

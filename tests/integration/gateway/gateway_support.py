@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anthropic
 import httpx
+import openai
 
 from enclave.app import ModelCalls, build_app
 from enclave.config import Settings
@@ -334,7 +336,37 @@ def run_gateway(
         handle.run(client.close())
 
 
+# SDK clients made by the tests, closed after each test (conftest.close_sdk_clients): one
+# left to the garbage collector leaks its socket into a later test as a ResourceWarning,
+# an error under -W error, whichever test happens to be running then.
+_SDK_CLIENTS: list[Any] = []
+
+
+def sdk_openai(gateway: Gateway, key: str | None = None, **kwargs: Any) -> openai.OpenAI:
+    client = openai.OpenAI(
+        base_url=f"{gateway.url}/v1", api_key=key or gateway.keys.public, max_retries=0, **kwargs
+    )
+    _SDK_CLIENTS.append(client)
+    return client
+
+
+def sdk_anthropic(gateway: Gateway, key: str | None = None, **kwargs: Any) -> anthropic.Anthropic:
+    client = anthropic.Anthropic(
+        base_url=gateway.url, api_key=key or gateway.keys.public, max_retries=0, **kwargs
+    )
+    _SDK_CLIENTS.append(client)
+    return client
+
+
+def close_sdk_clients() -> None:
+    while _SDK_CLIENTS:
+        _SDK_CLIENTS.pop().close()
+
+
 __all__ = [
+    "close_sdk_clients",
+    "sdk_anthropic",
+    "sdk_openai",
     "GRANT",
     "HANG_CHUNKS",
     "PRICE",

@@ -9,7 +9,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from gateway_support import Gateway, Swappable, run_gateway
+from gateway_support import Gateway, Swappable, run_gateway, sdk_anthropic, sdk_openai
 
 from enclave.cli._demo import ensure_demo_key, key_path
 from enclave.config import Settings
@@ -62,11 +62,11 @@ def demo(
 
 
 def _oai(gateway: Gateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.keys.public, max_retries=0)
+    return sdk_openai(gateway)
 
 
 def _claude(gateway: Gateway) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=gateway.keys.public, max_retries=0)
+    return sdk_anthropic(gateway)
 
 
 def test_models_list_only_demo(demo: Gateway) -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import anthropic
 import openai
 import pytest
-from gateway_support import Gateway
+from gateway_support import Gateway, sdk_anthropic, sdk_openai
 
 
 def _openai(gateway: Gateway, key: str, **kwargs: object) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0, **kwargs)
+    return sdk_openai(gateway, key, **kwargs)
 
 
 def _anthropic(gateway: Gateway, key: str, **kwargs: object) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gateway.url, api_key=key, max_retries=0, **kwargs)
+    return sdk_anthropic(gateway, key, **kwargs)
 
 
 def test_openai_sdk_chat_completion(gateway: Gateway) -> None:

@@ -10,7 +10,7 @@ import anthropic
 import httpx
 import openai
 import pytest
-from gateway_support import HANG_CHUNKS, Gateway
+from gateway_support import HANG_CHUNKS, Gateway, sdk_openai
 
 
 def _events_of(gateway: Gateway, count: int) -> list[dict[str, Any]]:
@@ -51,7 +51,7 @@ def test_client_disconnect_cancels_upstream_and_records_what_was_delivered(
 
 
 def test_first_chunk_is_not_delayed_by_the_rest(gateway: Gateway) -> None:
-    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.keys.public, max_retries=0)
+    client = sdk_openai(gateway)
     stream = client.chat.completions.create(
         model="hang", messages=[{"role": "user", "content": "a b c d e"}], stream=True
     )

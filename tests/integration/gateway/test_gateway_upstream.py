@@ -9,7 +9,15 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from gateway_support import Gateway, Swappable, anthropic_error, openai_error, run_gateway
+from gateway_support import (
+    Gateway,
+    Swappable,
+    anthropic_error,
+    openai_error,
+    run_gateway,
+    sdk_anthropic,
+    sdk_openai,
+)
 
 from enclave.config import Settings
 from enclave.registry import Operator, RegistryService
@@ -30,7 +38,7 @@ def test_upstream_500_is_502_in_both_shapes(gateway: Gateway) -> None:
     assert _event(gateway)["outcome"] == "upstream_error"
     response = gateway.messages(gateway.keys.public, {**ASK_CLAUDE, "model": "failing-claude"})
     anthropic_error(response, 502, "api_error")
-    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.keys.public, max_retries=0)
+    client = sdk_openai(gateway)
     with pytest.raises(openai.APIStatusError) as raised:
         client.chat.completions.create(model="failing", **ASK)  # type: ignore[call-overload]
     assert raised.value.status_code == 502
@@ -131,7 +139,7 @@ def test_unreachable_upstream_is_502(unreachable: Gateway) -> None:
 
 
 def test_anthropic_sdk_sees_502_as_a_server_error(gateway: Gateway) -> None:
-    client = anthropic.Anthropic(base_url=gateway.url, api_key=gateway.keys.public, max_retries=0)
+    client = sdk_anthropic(gateway)
     with pytest.raises(anthropic.APIStatusError) as raised:
         client.messages.create(model="failing-claude", **ASK_CLAUDE)  # type: ignore[call-overload]
     assert raised.value.status_code == 502
