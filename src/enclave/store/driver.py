@@ -77,34 +77,31 @@ class Dialect:
 
     postgres: bool
     datetime: Callable[[datetime | None], Any]
-    json: Callable[[Any], Any]  # a JSON column's value (SQLAlchemy's JSON type)
     dbapi: Any  # the driver module: its PEP 249 exception classes
 
-    def sql(self, statement: str) -> str:
-        """``statement`` written with ? placeholders, in this driver's paramstyle."""
-        return statement.replace("?", "%s") if self.postgres else statement
+
+def postgres_sql(statement: str) -> str:
+    """A statement written with sqlite3's ? placeholders, in psycopg's paramstyle."""
+    return statement.replace("?", "%s")
 
 
-# SQLAlchemy's JSON type stores json.dumps text, None as JSON null; on PostgreSQL the
-# statement casts it (``CAST(? AS JSON)``, see ledger_driver.py), as SQLAlchemy's psycopg
-# dialect does.
-SQLITE = Dialect(postgres=False, datetime=sqlite_datetime, json=json.dumps, dbapi=sqlite3)
+SQLITE = Dialect(postgres=False, datetime=sqlite_datetime, dbapi=sqlite3)
 
 
 def dialect_of(engine: Engine) -> Dialect:
     if engine.dialect.name != "postgresql":
         return SQLITE
     # The driver module SQLAlchemy loaded (psycopg): a SQLite process never imports it.
-    return Dialect(
-        postgres=True,
-        datetime=postgres_datetime,
-        json=json.dumps,
-        dbapi=engine.dialect.loaded_dbapi,
-    )
+    return Dialect(postgres=True, datetime=postgres_datetime, dbapi=engine.dialect.loaded_dbapi)
 
 
 _APPEND = "INSERT INTO events (at, kind, actor, subject, data) VALUES (?, ?, ?, ?, ?)"
 _APPEND_ONE = _APPEND + " RETURNING seq"
+# (append many, append one) per driver, made once.
+_EVENT_SQL = {
+    False: (_APPEND, _APPEND_ONE),
+    True: (postgres_sql(_APPEND), postgres_sql(_APPEND_ONE)),
+}
 
 
 class DriverEvents:
@@ -113,8 +110,7 @@ class DriverEvents:
     def __init__(self, cursor: Any, dialect: Dialect) -> None:
         self._cur = cursor
         self._d = dialect
-        self._append = dialect.sql(_APPEND)
-        self._append_one = dialect.sql(_APPEND_ONE)
+        self._append, self._append_one = _EVENT_SQL[dialect.postgres]
 
     def _row(self, e: Event) -> tuple[Any, ...]:
         data = canonical_json(e.data).decode("utf-8")
@@ -316,6 +312,7 @@ __all__ = [
     "is_unique_violation",
     "close_connections",
     "loaded_json",
+    "postgres_sql",
     "sqlite_datetime",
     "utc",
 ]

@@ -4,6 +4,7 @@ statements, with rows identical to what SqlLedgerUnit (ledger_repo.py) writes.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -36,18 +37,15 @@ from enclave.store.driver import (
     is_foreign_key_violation,
     is_unique_violation,
     loaded_json,
+    postgres_sql,
     utc,
 )
+from enclave.store.tables import ledger_accounts, ledger_transfers
 
-_TRANSFER_COLUMNS = (
-    "seq, id, phase, code, debit_account, credit_account, amount, pending_id, grant_id, "
-    "timeout_seconds, timeout_at, grant_expires_at, price, usage, memo, key_id, actor, "
-    "created_at"
-)
-_ACCOUNT_COLUMNS = (
-    "id, kind, name, org_id, overdraft, debits_pending, debits_posted, credits_pending, "
-    "credits_posted, created_at"
-)
+# In the tables' order, which is also the order of a select(table) row through SQLAlchemy:
+# transfer_of and account_of read both.
+_TRANSFER_COLUMNS = ", ".join(c.name for c in ledger_transfers.columns)
+_ACCOUNT_COLUMNS = ", ".join(c.name for c in ledger_accounts.columns)
 # Written with ? placeholders and {json} for a JSON column's; psycopg's below.
 _SQL = {
     "insert_transfer": (
@@ -79,19 +77,22 @@ _SQL = {
     ),
 }
 _SQLITE = {name: sql.replace("{json}", "?") for name, sql in _SQL.items()}
+# SQLAlchemy's JSON type on PostgreSQL casts the json.dumps text it sends; so do we.
 _POSTGRES = {
-    name: sql.replace("?", "%s").replace("{json}", "CAST(%s AS JSON)") for name, sql in _SQL.items()
+    name: postgres_sql(sql).replace("{json}", "CAST(%s AS JSON)") for name, sql in _SQL.items()
 }
 
 
-def _plain(value: PriceRef | Usage | None) -> dict[str, Any] | None:
+def plain(value: PriceRef | Usage | None) -> dict[str, Any] | None:
+    """A price or usage as its JSON column holds it."""
     if value is None:
         return None
     return {name: getattr(value, name) for name in value.__slots__}
 
 
 def transfer_of(row: Sequence[Any]) -> Transfer:
-    """A transfer from a row of _TRANSFER_COLUMNS."""
+    """A transfer from a row of ledger_transfers' columns, from either driver or from
+    SQLAlchemy (whose rows come with these types already applied)."""
     price, usage = loaded_json(row[12]), loaded_json(row[13])
     return Transfer(
         id=TransferId(row[1]),
@@ -116,6 +117,7 @@ def transfer_of(row: Sequence[Any]) -> Transfer:
 
 
 def account_of(row: Sequence[Any]) -> Account:
+    """An account from a row of ledger_accounts' columns (see transfer_of)."""
     return Account(
         id=AccountId(row[0]),
         kind=AccountKind(row[1]),
@@ -141,7 +143,6 @@ class DriverReservationUnit(DriverEvents):
         self._postgres = dialect.postgres
         self._sql = _POSTGRES if dialect.postgres else _SQLITE
         self._dt = dialect.datetime
-        self._json = dialect.json
         self._dbapi = dialect.dbapi
 
     def _one(self, name: str, params: Sequence[Any]) -> Any:
@@ -149,7 +150,7 @@ class DriverReservationUnit(DriverEvents):
         return self._cur.fetchone()
 
     def insert_transfer(self, transfer: Transfer) -> Transfer:
-        dt, js = self._dt, self._json
+        dt, js = self._dt, json.dumps  # SQLAlchemy's JSON type: json.dumps, None as null
         params = (
             transfer.id,
             transfer.phase.value,
@@ -162,8 +163,8 @@ class DriverReservationUnit(DriverEvents):
             transfer.timeout_seconds,
             dt(transfer.timeout_at),
             dt(transfer.grant_expires_at),
-            js(_plain(transfer.price)),
-            js(_plain(transfer.usage)),
+            js(plain(transfer.price)),
+            js(plain(transfer.usage)),
             transfer.memo,
             transfer.key_id,
             transfer.actor,
@@ -241,4 +242,4 @@ def reservation_transaction(engine: Engine) -> Iterator[DriverReservationUnit]:
         yield DriverReservationUnit(cursor, dialect)
 
 
-__all__ = ["DriverReservationUnit", "account_of", "reservation_transaction", "transfer_of"]
+__all__ = ["DriverReservationUnit", "account_of", "plain", "reservation_transaction", "transfer_of"]

@@ -7,7 +7,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 import orjson
 import redis
@@ -38,13 +37,10 @@ from enclave.ledger.interface import (
     Account,
     AccountId,
     AccountKind,
-    Balance,
     BalanceDelta,
     Code,
     DuplicateTransfer,
     Grant,
-    Phase,
-    PriceRef,
     Transfer,
     TransferId,
     UnknownAccount,
@@ -53,11 +49,16 @@ from enclave.ledger.interface import (
 from enclave.ledger.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from enclave.ledger.service import LedgerService
 from enclave.ledger.writer import USAGE_EVENT
-from enclave.registry import OrgId
 from enclave.store.database import Database
 from enclave.store.driver import is_foreign_key_violation, is_unique_violation
 from enclave.store.engine import read_connection, write_connection
-from enclave.store.ledger_driver import DriverReservationUnit, reservation_transaction
+from enclave.store.ledger_driver import (
+    DriverReservationUnit,
+    account_of,
+    plain,
+    reservation_transaction,
+    transfer_of,
+)
 from enclave.store.registry_repo import SqlRegistryUnit
 from enclave.store.tables import events, ledger_accounts, ledger_pending, ledger_transfers
 
@@ -87,60 +88,6 @@ _INSERT_TRANSFER = insert(ledger_transfers).returning(T.seq)
 _GET_TRANSFER = select(ledger_transfers).where(T.id == bindparam("p_id"))
 _HOLD = insert(ledger_pending)
 _RELEASE = delete(ledger_pending).where(ledger_pending.c.transfer_id == bindparam("p_id"))
-
-
-def _account(row: Any) -> Account:
-    return Account(
-        id=AccountId(row.id),
-        kind=AccountKind(row.kind),
-        name=row.name,
-        created_at=row.created_at,
-        org_id=OrgId(row.org_id) if row.org_id else None,
-        overdraft=bool(row.overdraft),
-        balance=Balance(
-            debits_pending=row.debits_pending,
-            debits_posted=row.debits_posted,
-            credits_pending=row.credits_pending,
-            credits_posted=row.credits_posted,
-        ),
-    )
-
-
-def _price(value: Any) -> PriceRef | None:
-    return None if value is None else PriceRef(**value)
-
-
-def _usage(value: Any) -> Usage | None:
-    return None if value is None else Usage(**value)
-
-
-def _transfer(row: Any) -> Transfer:
-    return Transfer(
-        id=TransferId(row.id),
-        phase=Phase(row.phase),
-        code=Code(row.code),
-        debit_account=AccountId(row.debit_account),
-        credit_account=AccountId(row.credit_account),
-        amount=row.amount,
-        created_at=row.created_at,
-        actor=row.actor,
-        pending_id=TransferId(row.pending_id) if row.pending_id else None,
-        timeout_seconds=row.timeout_seconds,
-        timeout_at=row.timeout_at,
-        grant_expires_at=row.grant_expires_at,
-        grant_id=TransferId(row.grant_id) if row.grant_id else None,
-        price=_price(row.price),
-        usage=_usage(row.usage),
-        memo=row.memo,
-        key_id=row.key_id,
-        seq=row.seq,
-    )
-
-
-def _plain(value: PriceRef | Usage | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    return {name: getattr(value, name) for name in value.__slots__}
 
 
 class SqlLedgerUnit(SqlRegistryUnit):
@@ -179,13 +126,13 @@ class SqlLedgerUnit(SqlRegistryUnit):
         if lock:
             query = query.with_for_update()  # SQLite omits it: its write lock is the file's
         row = self._c.execute(query).first()
-        return _account(row) if row else None
+        return account_of(row) if row else None
 
     def list_accounts(self, *, kind: AccountKind | None = None) -> list[Account]:
         query = select(ledger_accounts).order_by(A.kind, A.name, A.id)
         if kind is not None:
             query = query.where(A.kind == kind.value)
-        return [_account(r) for r in self._c.execute(query)]
+        return [account_of(r) for r in self._c.execute(query)]
 
     def apply(
         self, effects: Sequence[tuple[AccountId, BalanceDelta]], *, guard: AccountId | None
@@ -226,8 +173,8 @@ class SqlLedgerUnit(SqlRegistryUnit):
             "timeout_seconds": transfer.timeout_seconds,
             "timeout_at": transfer.timeout_at,
             "grant_expires_at": transfer.grant_expires_at,
-            "price": _plain(transfer.price),
-            "usage": _plain(transfer.usage),
+            "price": plain(transfer.price),
+            "usage": plain(transfer.usage),
             "memo": transfer.memo,
             "key_id": transfer.key_id,
             "actor": transfer.actor,
@@ -247,11 +194,11 @@ class SqlLedgerUnit(SqlRegistryUnit):
 
     def get_transfer(self, transfer_id: TransferId) -> Transfer | None:
         row = self._c.execute(_GET_TRANSFER, {"p_id": transfer_id}).first()
-        return _transfer(row) if row else None
+        return transfer_of(row) if row else None
 
     def resolution_of(self, pending_id: TransferId) -> Transfer | None:
         row = self._c.execute(select(ledger_transfers).where(T.pending_id == pending_id)).first()
-        return _transfer(row) if row else None
+        return transfer_of(row) if row else None
 
     def list_transfers(
         self, *, account: AccountId | None = None, before: int | None = None, limit: int = 100
@@ -261,12 +208,12 @@ class SqlLedgerUnit(SqlRegistryUnit):
             query = query.where(or_(T.debit_account == account, T.credit_account == account))
         if before is not None:
             query = query.where(T.seq < before)
-        return [_transfer(r) for r in self._c.execute(query)]
+        return [transfer_of(r) for r in self._c.execute(query)]
 
     def iter_transfers(self) -> Iterator[Transfer]:
         query = select(ledger_transfers).order_by(T.seq)
         for row in self._c.execution_options(yield_per=2000).execute(query):
-            yield _transfer(row)
+            yield transfer_of(row)
 
     # open reservations
     def hold(self, transfer: Transfer) -> None:
@@ -287,7 +234,7 @@ class SqlLedgerUnit(SqlRegistryUnit):
             .order_by(ledger_pending.c.timeout_at)
             .limit(limit)
         )
-        return [_transfer(r) for r in self._c.execute(query)]
+        return [transfer_of(r) for r in self._c.execute(query)]
 
     # grants
     def grants(self, *, account: AccountId | None = None) -> list[Grant]:
@@ -311,8 +258,8 @@ class SqlLedgerUnit(SqlRegistryUnit):
         }
         return [
             Grant(
-                transfer=_transfer(r),
-                expired=_transfer(expired[r.expiry_id]) if r.expiry_id in expired else None,
+                transfer=transfer_of(r),
+                expired=transfer_of(expired[r.expiry_id]) if r.expiry_id in expired else None,
             )
             for r in rows
         ]
@@ -333,7 +280,7 @@ class SqlLedgerUnit(SqlRegistryUnit):
             .order_by(T.grant_expires_at, T.seq)
             .limit(limit)
         )
-        return [_transfer(r) for r in self._c.execute(query)]
+        return [transfer_of(r) for r in self._c.execute(query)]
 
     def granted_since(self, since: datetime) -> dict[AccountId, int]:
         query = (
