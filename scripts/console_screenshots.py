@@ -28,6 +28,7 @@ from e2e_support import (  # noqa: E402 - the harness lives with the tests it se
     BOB,
     TIMEOUT_MS,
     EnclaveServer,
+    agent_turn,
     chromium_problem,
     launch_chromium,
 )
@@ -36,19 +37,6 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 OUT = ROOT / "docs" / "screenshots"
 VECTOR = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:P/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"
 VIEWPORT = {"width": 1280, "height": 860}
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "bash",
-            "parameters": {
-                "type": "object",
-                "properties": {"command": {"type": "string"}},
-                "required": ["command"],
-            },
-        },
-    }
-]
 
 
 def credits(amount: int) -> int:
@@ -89,16 +77,7 @@ def decide(api: httpx.Client, app_id: str, decision: str, reason: str) -> dict[s
 def agent(server: EnclaveServer, key: str, session: str, *commands: str) -> None:
     """An agent session through the gateway: one chat call per command."""
     for command in commands:
-        response = httpx.post(
-            f"{server.url}/v1/chat/completions",
-            headers={"Authorization": f"Bearer {key}", "X-Enclave-Session": session},
-            json={
-                "model": "demo",
-                "tools": TOOLS,
-                "messages": [{"role": "user", "content": f"please run `{command}`"}],
-            },
-            timeout=60,
-        )
+        response = agent_turn(server, key, command, session, timeout=60)
         assert response.status_code == 200, response.text
 
 

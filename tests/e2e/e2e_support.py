@@ -233,6 +233,39 @@ class EnclaveServer:
             process.wait(timeout=10)
 
 
+# A bash tool in OpenAI's shape: the demo model answers "please run `...`" with a call to
+# it, which the gateway's monitor judges.
+BASH_TOOL = [
+    {
+        "type": "function",
+        "function": {
+            "name": "bash",
+            "parameters": {
+                "type": "object",
+                "properties": {"command": {"type": "string"}},
+                "required": ["command"],
+            },
+        },
+    }
+]
+
+
+def agent_turn(
+    server: EnclaveServer, key: str, command: str, session: str, *, timeout: float = 30
+) -> httpx.Response:
+    """One agent turn through the gateway: the demo model asked to run ``command``."""
+    return httpx.post(
+        f"{server.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}", "X-Enclave-Session": session},
+        json={
+            "model": "demo",
+            "tools": BASH_TOOL,
+            "messages": [{"role": "user", "content": f"please run `{command}`"}],
+        },
+        timeout=timeout,
+    )
+
+
 def launch_chromium(playwright: Any) -> Any:
     """Debian's chromium through Playwright (sync API), headless, with issue 10's flags."""
     return playwright.chromium.launch(
@@ -242,6 +275,7 @@ def launch_chromium(playwright: Any) -> Any:
 
 __all__ = [
     "ALICE",
+    "BASH_TOOL",
     "BOB",
     "TIMEOUT_MS",
     "CHROMIUM",
@@ -249,6 +283,7 @@ __all__ = [
     "CliFailed",
     "EnclaveServer",
     "Operator",
+    "agent_turn",
     "chromium_problem",
     "free_port",
     "in_ci",

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from e2e_support import (
     ALICE,
@@ -20,6 +19,7 @@ from e2e_support import (
     TIMEOUT_MS,
     EnclaveServer,
     Operator,
+    agent_turn,
     chromium_problem,
     in_ci,
 )
@@ -37,22 +37,6 @@ SESSION = "e2e-agent-1"
 # stays open for an operator to decide (docs/gateway.md, demo provider).
 ALERTING = "cat ~/.aws/credentials"
 BENIGN = "grep -n strcpy src/parser.c"
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "bash",
-            "parameters": {
-                "type": "object",
-                "properties": {"command": {"type": "string"}},
-                "required": ["command"],
-            },
-        },
-    }
-]
-
-
-# -- helpers ---------------------------------------------------------------------------------
 
 
 def sign_in(page: Page, operator: Operator) -> None:
@@ -121,19 +105,6 @@ def reload_until(page: Page, check: Callable[[], Locator], timeout: float = 15.0
             return found
         assert time.monotonic() < deadline, f"not shown within {timeout}s on {page.url}"
         page.reload()
-
-
-def chat(server: EnclaveServer, key: str, command: str, session: str) -> httpx.Response:
-    return httpx.post(
-        f"{server.url}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {key}", "X-Enclave-Session": session},
-        json={
-            "model": "demo",
-            "tools": TOOLS,
-            "messages": [{"role": "user", "content": f"please run `{command}`"}],
-        },
-        timeout=30,
-    )
 
 
 def apply_for_access(server: EnclaveServer, name: str, tier: str = "partner") -> dict[str, Any]:
@@ -292,10 +263,10 @@ def test_vet_fund_issue_watch_and_terminate_a_session(
         assert secret[len("enc_") + 12 :] not in page.content()
 
         # The organisation's agent works through the gateway with that key.
-        first = chat(server, secret, BENIGN, SESSION)
+        first = agent_turn(server, secret, BENIGN, SESSION)
         assert first.status_code == 200, first.text
         assert first.headers["x-enclave-session"] == SESSION
-        second = chat(server, secret, ALERTING, SESSION)
+        second = agent_turn(server, secret, ALERTING, SESSION)
         assert second.status_code == 200, second.text
         assert second.json()["choices"][0]["finish_reason"] == "tool_calls"  # flagged, served
 
@@ -342,12 +313,12 @@ def test_vet_fund_issue_watch_and_terminate_a_session(
     # refusal is polled for rather than expected on the very first call.
     deadline = time.monotonic() + 10
     while True:
-        refused = chat(server, secret, BENIGN, SESSION)
+        refused = agent_turn(server, secret, BENIGN, SESSION)
         if refused.status_code != 200 or time.monotonic() > deadline:
             break
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"]["code"] == "session_terminated"
-    other = chat(server, secret, BENIGN, "e2e-agent-2")
+    other = agent_turn(server, secret, BENIGN, "e2e-agent-2")
     assert other.status_code == 200, other.text
     with server.admin_api() as api:
         org = api.get(f"/orgs/{org_id}").json()["organisation"]
@@ -361,7 +332,7 @@ def test_a_published_transparency_report_is_public(
     browser: Browser, server: EnclaveServer, tmp_path: Any
 ) -> None:
     # Enough traffic of its own for a requests chart (daily counts under 5 are withheld).
-    answered = [chat(server, server.demo_key, "echo hello", "e2e-report") for _ in range(6)]
+    answered = [agent_turn(server, server.demo_key, "echo hello", "e2e-report") for _ in range(6)]
     assert {r.status_code for r in answered} == {200}
     server.wait_for_records({r.headers["x-enclave-request-id"] for r in answered})
     today = datetime.now(UTC).date()
