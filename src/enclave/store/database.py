@@ -33,10 +33,10 @@ class Database:
         instead of whichever commit fills it (store/checkpoints.py); for the server."""
         self.url = url
         self.checkpointer: WalCheckpointer | None = None
-        background = background_checkpoints and engine is None and _sqlite_file(url) is not None
-        self.engine = engine or make_engine(url, background_checkpoints=background)
-        if background:
-            self.checkpointer = WalCheckpointer(str(_sqlite_file(url)))
+        path = _sqlite_file(url) if background_checkpoints and engine is None else None
+        self.engine = engine or make_engine(url, background_checkpoints=path is not None)
+        if path is not None:
+            self.checkpointer = WalCheckpointer(path)
             self.checkpointer.start()
         # The threads this process's asynchronous callers write through (store/lanes.py);
         # started on first use.
